@@ -1,0 +1,9 @@
+DROP TRIGGER IF EXISTS outbox_notify ON outbox;
+DROP FUNCTION IF EXISTS outbox_notify();
+DROP TABLE IF EXISTS outbox;
+DROP TABLE IF EXISTS failures;
+DROP TABLE IF EXISTS results;
+DROP TABLE IF EXISTS models;
+DROP TABLE IF EXISTS s3_objects;
+DROP TABLE IF EXISTS submissions;
+DROP TABLE IF EXISTS artworks;
