@@ -17,6 +17,11 @@ VERSITYGW_VERSION=v1.8.0
 PY=/usr/bin/python3
 mkdir -p "$CACHE"
 
+# Where each output lives; the steps below fill these paths.
+ORT_LIB="$CACHE/onnxruntime-$ORT_VERSION/libonnxruntime.so.1"
+VERSITYGW_BIN="$CACHE/versitygw-$VERSITYGW_VERSION/versitygw"
+MODELS_CACHE="$CACHE/models-$(sha256sum "$ROOT/training/export_model.py" | cut -c1-16)"
+
 log() { printf 'deps: %s\n' "$*" >&2; }
 
 apt_install() {
@@ -34,7 +39,7 @@ apt_install() {
 }
 
 step_packages() {
-	local pkgs=(libturbojpeg0-dev python3-torch python3-torchvision python3-pil ca-certificates)
+	local pkgs=(libturbojpeg0-dev python3-torch python3-torchvision python3-pil ca-certificates curl make)
 	command -v npm >/dev/null || pkgs+=(npm)
 	command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 ||
 		pkgs+=(postgresql)
@@ -45,10 +50,9 @@ step_packages() {
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 step_ort() {
-	local dir="$CACHE/onnxruntime-$ORT_VERSION" lib
-	lib="$dir/libonnxruntime.so.1"
+	local dir lib=$ORT_LIB
+	dir=$(dirname "$lib")
 	if [ -f "$lib" ] && [ "$(sha256_of "$lib")" = "$ORT_SHA256" ]; then
-		ORT_LIB=$lib
 		return 0
 	fi
 	log "fetching ONNX Runtime $ORT_VERSION from the npm package onnxruntime-node"
@@ -66,35 +70,29 @@ step_ort() {
 	fi
 	mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$lib"
 	rm -rf "$tmp"
-	ORT_LIB=$lib
 }
 
 step_versitygw() {
-	local dir="$CACHE/versitygw-$VERSITYGW_VERSION"
-	VERSITYGW_BIN="$dir/versitygw"
 	[ -x "$VERSITYGW_BIN" ] && return 0
 	log "building versitygw $VERSITYGW_VERSION (takes a few minutes, once)"
-	GOBIN="$dir" go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+	GOBIN="$(dirname "$VERSITYGW_BIN")" go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 }
 
 # Models are exported from training/export_model.py with seeded random weights; the cache key is
 # the script's hash, so editing the script re-exports them.
 step_models() {
-	local key
-	key=$(sha256_of "$ROOT/training/export_model.py" | cut -c1-16)
-	MODELS_CACHE="$CACHE/models-$key"
-	export_one() { # arch artist version
+	export_one() { # arch artist version set seed
 		local out="$MODELS_CACHE/$4/$2/$3"
 		[ -f "$out/model.json" ] && return 0
 		log "exporting $1 as $2@$3 into $out"
 		"$PY" "$ROOT/training/export_model.py" --arch "$1" --artist "$2" --version "$3" \
-			--seed 0 --out "$out.tmp" >/dev/null
+			--seed "$5" --out "$out.tmp" >/dev/null
 		rm -rf "$out" && mv "$out.tmp" "$out"
 	}
-	export_one resnet101 monet 0.0.0-untrained demo
-	export_one resnet101 monet 1.0.0 resnet101
-	export_one tiny monet 1.0.0 tiny
-	export_one tiny vangogh 1.0.0 tiny
+	export_one resnet101 monet 0.0.0-untrained demo 0
+	export_one resnet101 monet 1.0.0 resnet101 0
+	export_one tiny monet 1.0.0 tiny 0
+	export_one tiny vangogh 1.0.0 tiny 1
 }
 
 step_services() {
@@ -103,15 +101,15 @@ step_services() {
 
 write_env() {
 	cat >"$CACHE/env.sh" <<ENV
-export ORT_LIB=${ORT_LIB:-}
-export VERSITYGW_BIN=${VERSITYGW_BIN:-}
-export ARTAUTH_TEST_MODELS=${MODELS_CACHE:-}
+export ORT_LIB=$ORT_LIB
+export VERSITYGW_BIN=$VERSITYGW_BIN
+export ARTAUTH_TEST_MODELS=$MODELS_CACHE
 ENV
 }
 
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(packages ort versitygw models services)
-for s in packages ort versitygw models; do # always resolve paths for env.sh
+for s in packages ort versitygw models; do
 	case " ${steps[*]} " in *" $s "*) "step_$s" ;; esac
 done
 case " ${steps[*]} " in *" services "*) step_services ;; esac

@@ -48,8 +48,16 @@ def build(arch):
     ctor = getattr(torchvision.models, arch, None)
     if ctor is None or not arch.startswith("resnet"):
         sys.exit(f"export_model: unknown --arch {arch!r} (want tiny or a torchvision resnet)")
-    model = ctor(weights=None)
-    model.fc = nn.Sequential(nn.Dropout(0.3), nn.Linear(model.fc.in_features, 1))
+    # Untrained weights as torchvision initialises them make a 101-layer network's activations
+    # explode in eval mode (logits near -1e4, every score 0), which would hide any mistake in
+    # the serving path. Zero-initialised residual branches and a scaled head keep the logits
+    # near [-3, 3], so scores differ from image to image.
+    model = ctor(weights=None, zero_init_residual=True)
+    head = nn.Linear(model.fc.in_features, 1)
+    with torch.no_grad():
+        head.weight.mul_(40)
+        head.bias.zero_()
+    model.fc = nn.Sequential(nn.Dropout(0.3), head)
     return model
 
 

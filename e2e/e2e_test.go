@@ -1,0 +1,432 @@
+// Package e2e starts ingest and a classifier worker as real processes against real Postgres,
+// NATS JetStream, versitygw and ONNX Runtime, and checks the whole path from upload to result.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/artauth/artauth/internal/blob"
+	"github.com/artauth/artauth/internal/events"
+	"github.com/artauth/artauth/internal/imaging"
+	"github.com/artauth/artauth/internal/inference"
+	"github.com/artauth/artauth/internal/ingest"
+	"github.com/artauth/artauth/internal/store"
+	"github.com/artauth/artauth/internal/testenv"
+)
+
+type stack struct {
+	t       *testing.T
+	st      *store.Store
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	cfg     events.Config
+	blobs   *blob.Client
+	ingest  string // base URL
+	models  string // models dir
+	procLog map[string]string
+}
+
+// start builds the binaries and runs them with configuration from the environment, as an
+// operator would.
+func start(t *testing.T) *stack {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	st, dbURL := testenv.Postgres(t)
+	nc, js, cfg, natsURL := testenv.NATS(t)
+	s3 := testenv.S3(t, natsURL, cfg.S3Subject)
+	ortLib := testenv.ORT(t)
+
+	// monet is served by a ResNet-101 (the published architecture), vangogh by a tiny CNN.
+	models := t.TempDir()
+	os.Symlink(filepath.Join(testenv.Models(t, "resnet101"), "monet"),
+		filepath.Join(models, "monet"))
+	os.Symlink(filepath.Join(testenv.Models(t, "tiny"), "vangogh"),
+		filepath.Join(models, "vangogh"))
+
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ingest", "./cmd/classifier-worker")
+	build.Dir = testenv.Repo(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build binaries: %v\n%s", err, out)
+	}
+
+	port := testenv.FreePort(t)
+	env := append(os.Environ(),
+		"DATABASE_URL="+dbURL, "NATS_URL="+natsURL,
+		"S3_ENDPOINT="+s3.Endpoint, "S3_ACCESS_KEY_ID="+s3.AccessKey,
+		"S3_SECRET_ACCESS_KEY="+s3.SecretKey,
+		"ARTAUTH_SUBJECT_PREFIX="+cfg.Prefix, "ARTAUTH_STREAM="+cfg.Stream,
+		"ARTAUTH_S3_EVENTS_STREAM="+cfg.S3Stream, "ARTAUTH_S3_EVENTS_SUBJECT="+cfg.S3Subject,
+		"ARTAUTH_MAX_DELIVER=3", "ARTAUTH_ACK_WAIT=5s", "ARTAUTH_BACKOFF=200ms,500ms",
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "OUTBOX_POLL=200ms",
+		"MODELS_DIR="+models, "ORT_LIB="+ortLib, "BATCH_SIZE=8", "FETCH_WAIT=100ms",
+		"ORT_INTRA_OP_THREADS=2", "LOG_LEVEL=debug")
+	s := &stack{t: t, st: st, js: js, nc: nc, cfg: cfg, models: models,
+		ingest: fmt.Sprintf("http://127.0.0.1:%d", port), procLog: map[string]string{}}
+	s.run(filepath.Join(bin, "ingest"), env)
+	testenv.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second, s.procLog["ingest"])
+	s.run(filepath.Join(bin, "classifier-worker"), env)
+
+	var err error
+	s.blobs, err = blob.New(context.Background(), s3.BlobConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stack) run(path string, env []string) {
+	name := filepath.Base(path)
+	logPath := filepath.Join(s.t.TempDir(), name+".log")
+	f, _ := os.Create(logPath)
+	cmd := exec.Command(path)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", name, err)
+	}
+	s.procLog[name] = logPath
+	s.t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		f.Close()
+		if s.t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			s.t.Logf("--- %s log ---\n%s", name, tail(string(b), 6000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (s *stack) upload(data []byte, claim ingest.Claim) (int, ingest.SubmitResponse) {
+	s.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	meta, _ := json.Marshal(claim)
+	mw.WriteField("metadata", string(meta))
+	fw, _ := mw.CreateFormFile("image", "upload.jpg")
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(s.ingest+"/v1/artworks", mw.FormDataContentType(), &body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out ingest.SubmitResponse
+	json.Unmarshal(raw, &out)
+	if resp.StatusCode >= 300 {
+		s.t.Logf("upload answered %d: %s", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out
+}
+
+func (s *stack) status(id uuid.UUID) store.SubmissionView {
+	s.t.Helper()
+	resp, err := http.Get(s.ingest + "/v1/submissions/" + id.String())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v store.SubmissionView
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		s.t.Fatalf("decode status of %s: %v", id, err)
+	}
+	return v
+}
+
+func (s *stack) waitDone(id uuid.UUID) store.SubmissionView {
+	s.t.Helper()
+	var v store.SubmissionView
+	testenv.Eventually(s.t, 3*time.Minute, "submission "+id.String()+" to finish", func() bool {
+		v = s.status(id)
+		return v.Status != store.StatusQueued
+	})
+	return v
+}
+
+func (s *stack) count(q string, args ...any) int {
+	s.t.Helper()
+	var n int
+	if err := s.st.Pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		s.t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// directScore runs the same bytes through the same ONNX file with onnxruntime_go in this
+// process: the reference the worker's stored score must equal.
+func (s *stack) directScore(artist string, data []byte) (string, float64) {
+	s.t.Helper()
+	reg := inference.NewDirRegistry(s.models, inference.SessionConfig{Device: inference.CPU},
+		testenv.Logger(s.t))
+	defer reg.Close()
+	m, err := reg.Get(artist)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	p := m.Meta.Preprocessing
+	spec := imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
+	input := make([]float32, m.InputLen())
+	if _, err := imaging.Preprocess(data, spec, imaging.DefaultLimits(), imaging.Options{},
+		input); err != nil {
+		s.t.Fatal(err)
+	}
+	logits, err := m.Run(input, 1)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return m.Meta.Version, inference.Sigmoid(logits[0])
+}
+
+func read(t *testing.T, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEndToEnd(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	monets := testenv.ArtImages(t, "monet", 3)
+	vangoghs := testenv.ArtImages(t, "other_artists/vincent_van_gogh", 1)
+	bigScan := testenv.ArtImages(t, "other_artists/camille_pissarro", 1)
+
+	type want struct {
+		id     uuid.UUID
+		artist string
+		data   []byte
+	}
+	var wants []want
+
+	// Through the API: three Monets, a large Pissarro scan claimed as a Monet, a Van Gogh.
+	for _, f := range append(append(monets, bigScan...), vangoghs...) {
+		artist := "monet"
+		if strings.Contains(f, "van_gogh") {
+			artist = "vangogh"
+		}
+		data := read(t, f)
+		code, resp := s.upload(data, ingest.Claim{ClaimedArtist: artist,
+			Title: filepath.Base(f), ExternalRef: "lot-" + filepath.Base(f), Submitter: "e2e"})
+		if code != http.StatusAccepted || resp.SubmissionID == uuid.Nil {
+			t.Fatalf("upload %s: status %d, %+v", f, code, resp)
+		}
+		wants = append(wants, want{resp.SubmissionID, artist, data})
+	}
+
+	// Through a raw S3 PUT into the uploads bucket, the artist taken from the key's prefix.
+	s3Image := read(t, testenv.ArtImages(t, "monet", 5)[4])
+	if err := s.blobs.Put(ctx, "uploads", "monet/partner-sync/0001.jpg", s3Image, "image/jpeg",
+		map[string]string{"title": "From partner sync"}); err != nil {
+		t.Fatal(err)
+	}
+	var s3Sub uuid.UUID
+	testenv.Eventually(t, time.Minute, "the S3 upload to become a submission", func() bool {
+		s.st.Pool.QueryRow(ctx, `SELECT id FROM submissions WHERE source = 's3'`).Scan(&s3Sub)
+		return s3Sub != uuid.Nil
+	})
+	wants = append(wants, want{s3Sub, "monet", s3Image})
+
+	t.Run("OneResultPerImageWithDirectScore", func(t *testing.T) {
+		for _, w := range wants {
+			v := s.waitDone(w.id)
+			if v.Status != store.StatusClassified || v.Result == nil {
+				t.Fatalf("submission %s: status %s, failure %q", w.id, v.Status, v.FailureReason)
+			}
+			version, score := s.directScore(w.artist, w.data)
+			r := v.Result
+			if r.ModelArtist != w.artist || r.ModelVersion != version {
+				t.Errorf("submission %s scored by %s@%s, want %s@%s", w.id, r.ModelArtist,
+					r.ModelVersion, w.artist, version)
+			}
+			if math.Abs(r.Score-score) > 1e-5 {
+				t.Errorf("submission %s: stored score %.7f, direct onnxruntime_go %.7f",
+					w.id, r.Score, score)
+			}
+			if n := s.count(`SELECT count(*) FROM results WHERE submission_id = $1`, w.id); n != 1 {
+				t.Errorf("submission %s has %d results", w.id, n)
+			}
+		}
+		var arch string
+		s.st.Pool.QueryRow(ctx, `SELECT arch FROM models WHERE artist = 'monet'`).Scan(&arch)
+		if arch != "resnet101" {
+			t.Errorf("monet model arch %q, want resnet101", arch)
+		}
+	})
+
+	t.Run("ReuploadSameBytesKeepsOneResult", func(t *testing.T) {
+		w := wants[0]
+		code, resp := s.upload(w.data, ingest.Claim{ClaimedArtist: "monet", Title: "again"})
+		if code != http.StatusOK || resp.SubmissionID != w.id || !resp.Duplicate {
+			t.Fatalf("re-upload: status %d, %+v; want 200 with submission %s", code, resp, w.id)
+		}
+		// The same bytes arriving through the uploads bucket are the same claim too.
+		if err := s.blobs.Put(ctx, "uploads", "monet/dupe.jpg", w.data, "image/jpeg",
+			nil); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 30*time.Second, "the bucket copy to be seen", func() bool {
+			return s.count(`SELECT count(*) FROM s3_objects WHERE object_key = 'monet/dupe.jpg'
+				AND outcome = 'duplicate_claim'`) == 1
+		})
+		if n := s.count(`SELECT count(*) FROM results r JOIN submissions s
+			ON s.id = r.submission_id JOIN artworks a ON a.id = s.artwork_id
+			WHERE a.sha256 = $1`, s.status(w.id).Artwork.SHA256); n != 1 {
+			t.Fatalf("%d results for the re-uploaded bytes, want 1", n)
+		}
+	})
+
+	t.Run("DuplicateNotificationIgnored", func(t *testing.T) {
+		info, err := s.blobs.Head(ctx, "uploads", "monet/partner-sync/0001.jpg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		note := fmt.Sprintf(`{"Records":[{"eventVersion":"2.2","eventSource":"aws:s3",
+			"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"uploads"},
+			"object":{"key":"monet/partner-sync/0001.jpg","size":%d,"eTag":%q,
+			"sequencer":"FFFF"}}}]}`, info.Size, info.ETag)
+		before := s.count(`SELECT count(*) FROM submissions`)
+		s.nc.Publish(s.cfg.S3Subject, []byte(note))
+		s.nc.Flush()
+		testenv.Eventually(t, 30*time.Second, "the notification to be consumed", func() bool {
+			return s.streamEmpty(s.cfg.S3Stream)
+		})
+		if after := s.count(`SELECT count(*) FROM submissions`); after != before {
+			t.Fatalf("submissions went from %d to %d on a duplicate notification", before, after)
+		}
+		if n := s.count(`SELECT count(*) FROM results WHERE submission_id = $1`, s3Sub); n != 1 {
+			t.Fatalf("%d results for the S3 upload", n)
+		}
+	})
+
+	t.Run("RedeliveredRequestKeepsOneResult", func(t *testing.T) {
+		// A request published again past the duplicate window (new message ID) reaches a
+		// worker, which must find the result and acknowledge without scoring again.
+		w := wants[1]
+		v := s.status(w.id)
+		req := events.ClassifyRequest{Schema: events.ClassifySchema, SubmissionID: w.id,
+			ArtworkID: v.ArtworkID, SHA256: v.Artwork.SHA256, Bucket: v.Artwork.Bucket,
+			Key: v.Artwork.ObjectKey, ClaimedArtist: "monet", Source: "api"}
+		payload, _ := json.Marshal(req)
+		if _, err := s.js.Publish(ctx, s.cfg.ClassifySubject("monet"), payload,
+			jetstream.WithMsgID("replay-"+uuid.NewString())); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 30*time.Second, "the replay to be consumed", func() bool {
+			return s.streamEmpty(s.cfg.Stream)
+		})
+		if n := s.count(`SELECT count(*) FROM results WHERE submission_id = $1`, w.id); n != 1 {
+			t.Fatalf("%d results after a redelivery, want 1", n)
+		}
+	})
+
+	t.Run("CorruptImageRecordedAndWorkerGoesOn", func(t *testing.T) {
+		good := read(t, testenv.ArtImages(t, "monet", 7)[6])
+		corrupt := append([]byte(nil), good[:len(good)/3]...) // valid header, truncated data
+		code, bad := s.upload(corrupt, ingest.Claim{ClaimedArtist: "monet"})
+		if code != http.StatusAccepted {
+			t.Fatalf("corrupt upload: status %d", code)
+		}
+		v := s.waitDone(bad.SubmissionID)
+		if v.Status != store.StatusFailed || len(v.Failures) != 1 ||
+			v.Failures[0].Kind != store.FailurePermanent || v.FailureReason == "" {
+			t.Fatalf("corrupt image: status %s, failures %+v", v.Status, v.Failures)
+		}
+		t.Logf("corrupt image recorded: %s", v.FailureReason)
+		code, next := s.upload(good, ingest.Claim{ClaimedArtist: "monet"})
+		if code != http.StatusAccepted {
+			t.Fatalf("upload after corrupt: %d", code)
+		}
+		if v := s.waitDone(next.SubmissionID); v.Status != store.StatusClassified {
+			t.Fatalf("image after the corrupt one: status %s (%s)", v.Status, v.FailureReason)
+		}
+	})
+
+	t.Run("UnknownArtistRecorded", func(t *testing.T) {
+		code, resp := s.upload(read(t, monets[0]), ingest.Claim{ClaimedArtist: "rembrandt"})
+		if code != http.StatusAccepted {
+			t.Fatalf("status %d", code)
+		}
+		v := s.waitDone(resp.SubmissionID)
+		if v.Status != store.StatusFailed || !strings.Contains(v.FailureReason, "rembrandt") {
+			t.Fatalf("status %s reason %q", v.Status, v.FailureReason)
+		}
+	})
+
+	t.Run("BadUploadsRefusedClearly", func(t *testing.T) {
+		for _, c := range []struct {
+			name   string
+			data   []byte
+			artist string
+			code   int
+			says   string
+		}{
+			{"NotAnImage", []byte("%PDF-1.4 not an image"), "monet", 415, "format"},
+			{"BadArtist", read(t, monets[0]), "Claude Monet!", 400, "claimed_artist"},
+			{"Empty", nil, "monet", 400, "missing image"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				var body bytes.Buffer
+				mw := multipart.NewWriter(&body)
+				mw.WriteField("claimed_artist", c.artist)
+				if c.data != nil {
+					fw, _ := mw.CreateFormFile("image", "x")
+					fw.Write(c.data)
+				}
+				mw.Close()
+				resp, err := http.Post(s.ingest+"/v1/artworks", mw.FormDataContentType(), &body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != c.code || !strings.Contains(string(raw), c.says) {
+					t.Fatalf("status %d body %s; want %d mentioning %q", resp.StatusCode, raw,
+						c.code, c.says)
+				}
+			})
+		}
+	})
+}
+
+func (s *stack) streamEmpty(name string) bool {
+	ctx := context.Background()
+	str, err := s.js.Stream(ctx, name)
+	if err != nil {
+		return false
+	}
+	info, err := str.Info(ctx)
+	return err == nil && info.State.Msgs == 0
+}

@@ -1,0 +1,184 @@
+package inference_test
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/artauth/artauth/internal/inference"
+	"github.com/artauth/artauth/internal/testenv"
+)
+
+// copyModel copies a model version directory so a test can damage it.
+func copyModel(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "m")
+	os.MkdirAll(dst, 0o755)
+	for _, f := range []string{"model.onnx", "model.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dst, f), b, 0o644)
+	}
+	return dst
+}
+
+func editJSON(t *testing.T, dir, from, to string) {
+	t.Helper()
+	p := filepath.Join(dir, "model.json")
+	b, _ := os.ReadFile(p)
+	if !strings.Contains(string(b), from) {
+		t.Fatalf("model.json lacks %q", from)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(b), from, to, 1)), 0o644)
+}
+
+func TestModel(t *testing.T) {
+	testenv.ORT(t)
+	tiny := filepath.Join(testenv.Models(t, "tiny"), "monet", "1.0.0")
+	log := testenv.Logger(t)
+	cpu := inference.SessionConfig{Device: inference.CPU, IntraOpThreads: 1}
+
+	t.Run("BatchEqualsSingles", func(t *testing.T) {
+		m, err := inference.Load(tiny, cpu, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		n := 3
+		input := make([]float32, n*m.InputLen())
+		for i := range input {
+			input[i] = float32(math.Sin(float64(i) * 0.001))
+		}
+		batch, err := m.Run(input, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			one, err := m.Run(input[i*m.InputLen():(i+1)*m.InputLen()], 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := math.Abs(float64(one[0] - batch[i])); d > 1e-5 {
+				t.Fatalf("image %d: batch logit %v, single %v", i, batch[i], one[0])
+			}
+		}
+		if batch[0] == batch[1] {
+			t.Fatalf("different inputs gave the same logit %v: is the graph wired?", batch[0])
+		}
+	})
+
+	t.Run("WrongInputLength", func(t *testing.T) {
+		m, err := inference.Load(tiny, cpu, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if _, err := m.Run(make([]float32, 10), 1); !errors.Is(err, inference.ErrRuntime) {
+			t.Fatalf("err %v, want ErrRuntime", err)
+		}
+	})
+
+	t.Run("HashMismatchRefused", func(t *testing.T) {
+		dir := copyModel(t, tiny)
+		f, _ := os.OpenFile(filepath.Join(dir, "model.onnx"), os.O_APPEND|os.O_WRONLY, 0)
+		f.Write([]byte{0})
+		f.Close()
+		_, err := inference.Load(dir, cpu, log)
+		if !errors.Is(err, inference.ErrBadModel) || !strings.Contains(err.Error(), "sha256") {
+			t.Fatalf("err %v, want ErrBadModel naming the sha256", err)
+		}
+	})
+
+	t.Run("CorruptFileRefused", func(t *testing.T) {
+		dir := copyModel(t, tiny)
+		garbage := []byte("this is not an onnx graph")
+		os.WriteFile(filepath.Join(dir, "model.onnx"), garbage, 0o644)
+		m, _, _ := inference.ReadMetadata(dir)
+		editJSON(t, dir, m.SHA256, sha256hex(garbage))
+		if _, err := inference.Load(dir, cpu, log); !errors.Is(err, inference.ErrBadModel) {
+			t.Fatalf("err %v, want ErrBadModel", err)
+		}
+	})
+
+	t.Run("ShapeMismatchRefused", func(t *testing.T) {
+		dir := copyModel(t, tiny)
+		editJSON(t, dir, `"name": "image"`, `"name": "pixels"`)
+		_, err := inference.Load(dir, cpu, log)
+		if !errors.Is(err, inference.ErrBadModel) || !strings.Contains(err.Error(), "pixels") {
+			t.Fatalf("err %v, want ErrBadModel naming the input", err)
+		}
+	})
+
+	t.Run("CUDAWithoutFallbackFails", func(t *testing.T) {
+		sc := cpu
+		sc.Device = inference.Device{Kind: "cuda", Index: 0}
+		_, err := inference.Load(tiny, sc, log)
+		if !errors.Is(err, inference.ErrDeviceUnavailable) {
+			t.Skipf("CUDA initialised here (%v): this check is for CPU-only machines", err)
+		}
+	})
+
+	t.Run("CUDAFallbackIsLoud", func(t *testing.T) {
+		var logged strings.Builder
+		sc := cpu
+		sc.Device = inference.Device{Kind: "cuda", Index: 1}
+		sc.AllowCPUFallback = true
+		m, err := inference.Load(tiny, sc, zerolog.New(&logged))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if !m.FellBack {
+			t.Skip("CUDA initialised here: no fallback to observe")
+		}
+		if m.Device != inference.CPU || !strings.Contains(logged.String(), `"level":"error"`) ||
+			!strings.Contains(logged.String(), "FALLING BACK TO CPU") {
+			t.Fatalf("device %s, log %q", m.Device, logged.String())
+		}
+	})
+}
+
+func TestDirRegistry(t *testing.T) {
+	testenv.ORT(t)
+	root := testenv.Models(t, "tiny")
+	log := testenv.Logger(t)
+	reg := inference.NewDirRegistry(root, inference.SessionConfig{Device: inference.CPU}, log)
+	defer reg.Close()
+	var loads int
+	reg.OnLoad = func(*inference.Model) error { loads++; return nil }
+
+	m1, err := reg.Get("monet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := reg.Get("monet")
+	if m1 != m2 || loads != 1 {
+		t.Fatalf("second Get loaded again (loads=%d)", loads)
+	}
+	for _, artist := range []string{"rembrandt", "../monet", ""} {
+		if _, err := reg.Get(artist); !errors.Is(err, inference.ErrUnknownArtist) {
+			t.Fatalf("Get(%q) = %v, want ErrUnknownArtist", artist, err)
+		}
+	}
+}
+
+func TestParseDevice(t *testing.T) {
+	for in, want := range map[string]string{"cpu": "cpu", "CUDA": "cuda:0", "cuda:3": "cuda:3"} {
+		d, err := inference.ParseDevice(in)
+		if err != nil || d.String() != want {
+			t.Errorf("ParseDevice(%q) = %v, %v; want %s", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"gpu", "cuda:-1", "cuda:x", ""} {
+		if _, err := inference.ParseDevice(in); err == nil {
+			t.Errorf("ParseDevice(%q): want an error", in)
+		}
+	}
+}
