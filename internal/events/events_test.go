@@ -39,7 +39,7 @@ func TestParseS3Notification(t *testing.T) {
 			"userMetadata":{"X-Amz-Meta-Claimed-Artist":"monet"},"sequencer":"03"}}}]}`,
 			[]events.ObjectCreated{{EventName: "ObjectCreated:Put", Bucket: "up",
 				Key: "monet%2Fx.jpg", Size: 3, ETag: "m", Sequencer: "03",
-				ContentType: "image/jpeg",
+				ContentType:  "image/jpeg",
 				UserMetadata: map[string]string{"X-Amz-Meta-Claimed-Artist": "monet"}}}},
 		{"SNSEnvelope", `{"Type":"Notification","Message":"{\"Records\":[{\"eventName\":` +
 			`\"ObjectCreated:Put\",\"s3\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":` +
