@@ -125,6 +125,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := events.WatchDeadLetters(ctx, nc, js, cfg.Events.Stream, cfg.Events.Consumer,
+		w.RecordDeadLetter); err != nil {
+		return err
+	}
 	log.Info().Int("batch_size", cfg.BatchSize).Str("worker_id", cfg.WorkerID).
 		Msg("worker started")
 	err = w.Run(ctx)

@@ -87,6 +87,24 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// RecordDeadLetter stores a message that JetStream gave up on without any worker settling it
+// (see events.WatchDeadLetters) as a dead-letter failure of its submission.
+func (w *Worker) RecordDeadLetter(ctx context.Context, dl events.DeadLetter) error {
+	f := store.Failure{Stage: "classify", Kind: store.FailureDeadLetter, Stream: dl.Stream,
+		StreamSeq: dl.StreamSeq, Subject: dl.Subject, Deliveries: dl.Deliveries,
+		Payload: dl.Data, Reason: fmt.Sprintf("no worker settled the message in %d deliveries "+
+			"(workers crashed or hung past the ack wait)", dl.Deliveries)}
+	if req, err := events.DecodeClassifyRequest(dl.Data); err == nil {
+		f.SubmissionID = &req.SubmissionID
+	}
+	if err := w.st.RecordFailure(ctx, f); err != nil {
+		return err
+	}
+	w.log.Warn().Uint64("stream_seq", dl.StreamSeq).Int("num_delivered", dl.Deliveries).
+		Str("outcome", f.Kind).Msg("abandoned message dead-lettered")
+	return nil
+}
+
 // item is one message on its way through a batch.
 type item struct {
 	msg      jetstream.Msg

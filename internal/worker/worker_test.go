@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/artauth/artauth/internal/blob"
@@ -22,6 +23,7 @@ import (
 
 type bundle struct {
 	st    *store.Store
+	nc    *nats.Conn
 	js    jetstream.JetStream
 	cfg   events.Config
 	blobs *blob.Client
@@ -33,7 +35,7 @@ type bundle struct {
 // to create submissions the way production does.
 func setup(t *testing.T) bundle {
 	st, _ := testenv.Postgres(t)
-	_, js, cfg, _ := testenv.NATS(t)
+	nc, js, cfg, _ := testenv.NATS(t)
 	s3 := testenv.S3(t, "", "")
 	testenv.ORT(t)
 	ctx := context.Background()
@@ -62,7 +64,7 @@ func setup(t *testing.T) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle{st: st, js: js, cfg: cfg, blobs: blobs, ing: ing, w: w}
+	return bundle{st: st, nc: nc, js: js, cfg: cfg, blobs: blobs, ing: ing, w: w}
 }
 
 // submit records a submission through ingest and returns its classification request, not
@@ -234,4 +236,63 @@ func TestWorker(t *testing.T) {
 			t.Fatalf("scored by %s and %s", ra.ModelArtist, rv.ModelArtist)
 		}
 	})
+}
+
+func TestDeadLetterWatcher(t *testing.T) {
+	b := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A consumer that gives up quickly, so that abandoned deliveries exhaust in seconds.
+	b.cfg.AckWait = time.Second
+	b.cfg.MaxDeliver = 2
+	if err := events.Setup(ctx, b.js, b.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.WatchDeadLetters(ctx, b.nc, b.js, b.cfg.Stream, b.cfg.Consumer,
+		b.w.RecordDeadLetter); err != nil {
+		t.Fatal(err)
+	}
+	req := b.submit(t, testenv.ArtImages(t, "monet", 1)[0], "monet")
+	b.publish(t, req)
+
+	// A "worker" that takes the message and dies, twice.
+	cons, err := b.js.Consumer(ctx, b.cfg.Stream, b.cfg.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(collect(batch)); n != 1 {
+			t.Fatalf("delivery %d: got %d messages", i+1, n)
+		}
+	}
+	// The server notices the exhausted message when a consumer next asks for work.
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(collect(batch)); n != 0 {
+		t.Fatalf("a third delivery happened (%d messages) past MaxDeliver 2", n)
+	}
+	v := b.waitStatus(t, req.SubmissionID, store.StatusFailed)
+	if len(v.Failures) != 1 || v.Failures[0].Kind != store.FailureDeadLetter ||
+		!strings.Contains(v.FailureReason, "no worker settled") {
+		t.Fatalf("failures %+v", v.Failures)
+	}
+	testenv.Eventually(t, 5*time.Second, "the message deleted from the stream", func() bool {
+		s, _ := b.js.Stream(ctx, b.cfg.Stream)
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+}
+
+func collect(batch jetstream.MessageBatch) []jetstream.Msg {
+	var out []jetstream.Msg
+	for m := range batch.Messages() {
+		out = append(out, m)
+	}
+	return out
 }
