@@ -38,8 +38,9 @@ type stack struct {
 	nc      *nats.Conn
 	cfg     events.Config
 	blobs   *blob.Client
-	ingest  string // base URL
-	models  string // models dir
+	ingest  string            // base URL
+	metrics string            // the worker's /metrics URL
+	models  map[string]string // artist -> model version directory
 	procLog map[string]string
 }
 
@@ -55,20 +56,21 @@ func start(t *testing.T) *stack {
 	ortLib := testenv.ORT(t)
 
 	// monet is served by a ResNet-101 (the published architecture), vangogh by a tiny CNN.
-	models := t.TempDir()
-	os.Symlink(filepath.Join(testenv.Models(t, "resnet101"), "monet"),
-		filepath.Join(models, "monet"))
-	os.Symlink(filepath.Join(testenv.Models(t, "tiny"), "vangogh"),
-		filepath.Join(models, "vangogh"))
+	models := map[string]string{
+		"monet":   filepath.Join(testenv.Models(t, "resnet101"), "monet", "1.0.0"),
+		"vangogh": filepath.Join(testenv.Models(t, "tiny"), "vangogh", "1.0.0"),
+	}
 
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin, "./cmd/ingest", "./cmd/classifier-worker")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ingest", "./cmd/classifier-worker",
+		"./cmd/authctl")
 	build.Dir = testenv.Repo(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build binaries: %v\n%s", err, out)
 	}
 
 	port := testenv.FreePort(t)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbURL, "NATS_URL="+natsURL,
 		"S3_ENDPOINT="+s3.Endpoint, "S3_ACCESS_KEY_ID="+s3.AccessKey,
@@ -77,12 +79,26 @@ func start(t *testing.T) *stack {
 		"ARTAUTH_S3_EVENTS_STREAM="+cfg.S3Stream, "ARTAUTH_S3_EVENTS_SUBJECT="+cfg.S3Subject,
 		"ARTAUTH_MAX_DELIVER=3", "ARTAUTH_ACK_WAIT=5s", "ARTAUTH_BACKOFF=200ms,500ms",
 		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "OUTBOX_POLL=200ms",
-		"MODELS_DIR="+models, "ORT_LIB="+ortLib, "BATCH_SIZE=8", "FETCH_WAIT=100ms",
-		"ORT_INTRA_OP_THREADS=2", "LOG_LEVEL=debug")
+		"MODEL_CACHE_DIR="+t.TempDir(), "MODEL_NOTICE_SUBJECT="+cfg.Prefix+".models",
+		"ORT_LIB="+ortLib, "BATCH_SIZE=8", "MAX_QUEUE_DELAY=100ms", "FETCH_WAIT=100ms",
+		"ORT_INTRA_OP_THREADS=2", "LOG_LEVEL=debug", "METRICS_ADDR="+metricsAddr)
 	s := &stack{t: t, st: st, js: js, nc: nc, cfg: cfg, models: models,
-		ingest: fmt.Sprintf("http://127.0.0.1:%d", port), procLog: map[string]string{}}
+		ingest:  fmt.Sprintf("http://127.0.0.1:%d", port),
+		metrics: "http://" + metricsAddr + "/metrics", procLog: map[string]string{}}
 	s.run(filepath.Join(bin, "ingest"), env)
 	testenv.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second, s.procLog["ingest"])
+
+	// Models go through the registry as an operator would put them there.
+	for artist, dir := range models {
+		for _, args := range [][]string{{"models", "register", dir},
+			{"models", "activate", artist + "@1.0.0"}} {
+			cmd := exec.Command(filepath.Join(bin, "authctl"), args...)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("authctl %v: %v\n%s", args, err, out)
+			}
+		}
+	}
 	s.run(filepath.Join(bin, "classifier-worker"), env)
 
 	var err error
@@ -188,13 +204,12 @@ func (s *stack) count(q string, args ...any) int {
 // process: the reference the worker's stored score must equal.
 func (s *stack) directScore(artist string, data []byte) (string, float64) {
 	s.t.Helper()
-	reg := inference.NewDirRegistry(s.models, inference.SessionConfig{Device: inference.CPU},
+	m, err := inference.Load(s.models[artist], inference.SessionConfig{Device: inference.CPU},
 		testenv.Logger(s.t))
-	defer reg.Close()
-	m, err := reg.Get(artist)
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	defer m.Close()
 	p := m.Meta.Preprocessing
 	spec := imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
 	input := make([]float32, m.InputLen())
@@ -260,6 +275,7 @@ func TestEndToEnd(t *testing.T) {
 	wants = append(wants, want{s3Sub, "monet", s3Image})
 
 	t.Run("OneResultPerImageWithDirectScore", func(t *testing.T) {
+		scores := map[string]bool{}
 		for _, w := range wants {
 			v := s.waitDone(w.id)
 			if v.Status != store.StatusClassified || v.Result == nil {
@@ -278,11 +294,38 @@ func TestEndToEnd(t *testing.T) {
 			if n := s.count(`SELECT count(*) FROM results WHERE submission_id = $1`, w.id); n != 1 {
 				t.Errorf("submission %s has %d results", w.id, n)
 			}
+			scores[fmt.Sprintf("%.6f", r.Score)] = true
+			if r.Score <= 0 || r.Score >= 1 {
+				t.Errorf("score %v saturated: the comparison with the direct score proves little",
+					r.Score)
+			}
+		}
+		if len(scores) < len(wants)-1 {
+			t.Errorf("only %d distinct scores over %d images", len(scores), len(wants))
 		}
 		var arch string
 		s.st.Pool.QueryRow(ctx, `SELECT arch FROM models WHERE artist = 'monet'`).Scan(&arch)
 		if arch != "resnet101" {
 			t.Errorf("monet model arch %q, want resnet101", arch)
+		}
+	})
+
+	t.Run("MetricsShowBatching", func(t *testing.T) {
+		resp, err := http.Get(s.metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`artauth_batch_size_count{device="cpu",model="monet"}`,
+			`artauth_batch_queue_delay_seconds_bucket`, `artauth_batch_compute_seconds_bucket`,
+			`artauth_model_loads_total{device="cpu",outcome="ok"} 2`,
+			`artauth_messages_total{outcome="classified"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 	})
 

@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${ARTAUTH_CACHE:-$HOME/.cache/artauth}
 RUN="$ROOT/.demo"
-rm -rf "$RUN" && mkdir -p "$RUN/s3" "$RUN/models"
+rm -rf "$RUN" && mkdir -p "$RUN/s3" "$RUN/model-cache"
 
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 S3_PORT=$(port)
@@ -21,7 +21,8 @@ export ARTAUTH_SUBJECT_PREFIX=artauth_demo ARTAUTH_STREAM=DEMO_CLASSIFY \
 	ARTAUTH_CONSUMER=demo-classifier ARTAUTH_S3_EVENTS_STREAM=DEMO_S3_EVENTS \
 	ARTAUTH_S3_EVENTS_SUBJECT=artauth_demo_s3.events ARTAUTH_S3_EVENTS_CONSUMER=demo-ingest-s3
 export HTTP_ADDR="127.0.0.1:$HTTP_PORT" INGEST_URL="http://127.0.0.1:$HTTP_PORT"
-export MODELS_DIR="$RUN/models" LOG_LEVEL=${LOG_LEVEL:-info}
+export MODEL_CACHE_DIR="$RUN/model-cache" MODEL_NOTICE_SUBJECT=artauth_demo.models.activated
+export METRICS_ADDR="127.0.0.1:$(port)" LOG_LEVEL=${LOG_LEVEL:-info}
 
 pids=()
 cleanup() {
@@ -29,9 +30,6 @@ cleanup() {
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
-
-# The demo model: torchvision ResNet-101 with the published head and random seeded weights.
-ln -s "$ARTAUTH_TEST_MODELS/demo/monet" "$RUN/models/monet"
 
 echo "demo: fresh database and streams"
 "$ROOT/bin/authctl" migrate -create -to 0 >/dev/null
@@ -48,6 +46,12 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 curl -fs "$INGEST_URL/readyz" >/dev/null || { echo "demo: ingest did not start:"; tail "$RUN/ingest.log"; exit 1; }
+
+# The demo model: torchvision ResNet-101 with the published head and random seeded weights,
+# registered and activated as an operator would.
+MODEL_DIR="$ARTAUTH_TEST_MODELS/demo/monet/0.0.0-untrained"
+"$ROOT/bin/authctl" models register "$MODEL_DIR" >/dev/null
+"$ROOT/bin/authctl" models activate monet@0.0.0-untrained >/dev/null
 "$ROOT/bin/classifier-worker" >"$RUN/worker.log" 2>&1 &
 pids+=($!)
 

@@ -5,6 +5,7 @@
 //	authctl submit -artist monet [-wait] FILE...
 //	authctl status SUBMISSION_ID
 //	authctl events setup|delete
+//	authctl models register|activate|rollback|list
 package main
 
 import (
@@ -21,6 +22,7 @@ commands:
   submit    upload images to ingest; -wait prints their results as a table
   status    print a submission as JSON
   events    create (setup) or delete the JetStream streams and consumers
+  models    register, activate, roll back and list model versions
 
 Run "authctl <command> -h" for a command's flags.
 `
@@ -40,6 +42,8 @@ func main() {
 		err = statusCmd(args)
 	case "events":
 		err = eventsCmd(args)
+	case "models":
+		err = modelsCmd(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

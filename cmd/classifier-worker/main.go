@@ -1,26 +1,31 @@
 // Command classifier-worker consumes classification requests from JetStream and scores each
-// image with its claimed artist's ONNX model on the configured device.
+// image with its claimed artist's active model, batching dynamically per model version, on one
+// or several devices.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/config"
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
 	"github.com/artauth/artauth/internal/inference"
+	"github.com/artauth/artauth/internal/metrics"
+	"github.com/artauth/artauth/internal/registry"
 	"github.com/artauth/artauth/internal/store"
 	"github.com/artauth/artauth/internal/worker"
 )
@@ -34,31 +39,55 @@ func main() {
 
 func run(args []string) error {
 	var (
-		common   config.Common
-		cfg      worker.Config
-		sc       inference.SessionConfig
-		device   string
-		modelDir string
-		ortLib   string
+		common      config.Common
+		cfg         worker.Config
+		sc          inference.SessionConfig
+		rc          registry.Config
+		devices     string
+		ortLib      string
+		metricsAddr string
+		maxModels   int
+		memBudget   string
+		warmup      string
 	)
 	host, _ := os.Hostname()
 	lim := imaging.DefaultLimits()
 	fs := config.New("classifier-worker")
 	fs.AddCommon(&common)
-	fs.String(&modelDir, "models-dir", "MODELS_DIR", "models",
-		"model directory laid out <artist>/<version>/model.onnx + model.json")
 	fs.String(&ortLib, "ort-lib", "ORT_LIB", "/usr/local/lib/libonnxruntime.so.1",
 		"path of the ONNX Runtime shared library")
-	fs.String(&device, "device", "DEVICE", "cpu", "execution device: cpu or cuda:N")
+	fs.String(&devices, "device", "DEVICE", "cpu",
+		"execution devices, comma-separated: cpu, cuda:N, tensorrt:N")
 	fs.Bool(&sc.AllowCPUFallback, "allow-cpu-fallback", "ALLOW_CPU_FALLBACK", false,
-		"run on the CPU when the GPU cannot be initialised (logged as an error)")
+		"run on the CPU when a GPU cannot be initialised (logged as an error, counted)")
 	fs.Int(&sc.IntraOpThreads, "intra-op-threads", "ORT_INTRA_OP_THREADS", 0,
 		"ONNX Runtime intra-op threads; 0 for its default (one per core)")
 	fs.Int(&sc.InterOpThreads, "inter-op-threads", "ORT_INTER_OP_THREADS", 1,
 		"ONNX Runtime inter-op threads")
-	fs.Int(&cfg.BatchSize, "batch-size", "BATCH_SIZE", 16, "most messages per batch")
-	fs.Duration(&cfg.FetchWait, "fetch-wait", "FETCH_WAIT", 250e6,
-		"longest wait for a batch to fill")
+	fs.String(&sc.GraphOptimization, "graph-optimization", "ORT_GRAPH_OPTIMIZATION", "all",
+		"ONNX Runtime graph optimisation: all, extended, basic or disabled")
+	fs.Bool(&sc.DisableCPUArena, "disable-cpu-arena", "ORT_DISABLE_CPU_ARENA", false,
+		"turn off ONNX Runtime's CPU memory arena (smaller resident size, slower)")
+	fs.String(&rc.Bucket, "models-bucket", "MODELS_BUCKET", "models",
+		"S3 bucket of registered model files")
+	fs.String(&rc.CacheDir, "model-cache-dir", "MODEL_CACHE_DIR", "",
+		"local cache of model files (default ~/.cache/artauth/models)")
+	fs.String(&rc.NoticeSubject, "model-notice-subject", "MODEL_NOTICE_SUBJECT",
+		"artauth.models.activated", "NATS subject of model activation notices")
+	fs.Int(&maxModels, "max-resident-models", "MAX_RESIDENT_MODELS", 0,
+		"most models loaded per device (least recently used idle model evicted); 0: no limit")
+	fs.String(&memBudget, "model-memory-budget", "MODEL_MEMORY_BUDGET", "0",
+		"bytes of model files loaded per device, e.g. 8GiB; 0: no limit")
+	fs.String(&warmup, "warmup-batch-sizes", "WARMUP_BATCH_SIZES", "1",
+		"batch sizes run once after each model load, comma-separated")
+	fs.Int(&cfg.MaxBatch, "batch-size", "BATCH_SIZE", 16,
+		"largest inference batch (a model's metadata may set its own)")
+	fs.Duration(&cfg.MaxDelay, "max-queue-delay", "MAX_QUEUE_DELAY", 50*time.Millisecond,
+		"longest wait of a partial batch for more images (a model may set its own)")
+	fs.Int(&cfg.MaxInFlight, "max-in-flight", "MAX_IN_FLIGHT", 0,
+		"messages held at once; 0 for 4 × batch size")
+	fs.Duration(&cfg.FetchWait, "fetch-wait", "FETCH_WAIT", 250*time.Millisecond,
+		"longest wait of one JetStream fetch")
 	fs.Int(&cfg.Concurrency, "concurrency", "CONCURRENCY", 0,
 		"concurrent downloads and decodes; 0 for one per core")
 	fs.Int64(&cfg.Limits.MaxBytes, "max-image-bytes", "MAX_IMAGE_BYTES", lim.MaxBytes,
@@ -67,8 +96,12 @@ func run(args []string) error {
 		"largest width × height decoded")
 	fs.Bool(&cfg.FastDecode, "fast-decode", "FAST_DECODE", false,
 		"scaled JPEG decoding for large photographs (not bit-exact with training)")
+	fs.Duration(&cfg.RefreshEvery, "model-refresh", "MODEL_REFRESH", 30*time.Second,
+		"how often active model versions are re-read, besides notices")
 	fs.String(&cfg.WorkerID, "worker-id", "WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid()),
 		"name written beside each result")
+	fs.String(&metricsAddr, "metrics-addr", "METRICS_ADDR", "127.0.0.1:9090",
+		"Prometheus /metrics listen address; empty to disable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,14 +110,23 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if sc.Device, err = inference.ParseDevice(device); err != nil {
+	devs, err := inference.ParseDevices(devices)
+	if err != nil {
 		return err
+	}
+	budget, err := parseBytes(memBudget)
+	if err != nil {
+		return fmt.Errorf("MODEL_MEMORY_BUDGET: %w", err)
+	}
+	warm, err := parseInts(warmup)
+	if err != nil {
+		return fmt.Errorf("WARMUP_BATCH_SIZES: %w", err)
 	}
 	if err := inference.Init(ortLib); err != nil {
 		return err
 	}
-	log.Info().Str("ort_version", inference.Version()).Str("device", sc.Device.String()).
-		Str("models_dir", modelDir).Msg("onnx runtime ready")
+	log.Info().Str("ort_version", inference.Version()).Str("devices", devices).
+		Msg("onnx runtime ready")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -110,18 +152,18 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	reg := registry.New(rc, st, blobs, nc, log)
 
-	models := inference.NewDirRegistry(modelDir, sc, log)
-	defer models.Close()
-	models.OnLoad = func(m *inference.Model) error {
-		loc, _ := filepath.Abs(m.Dir)
-		return st.RecordModel(context.WithoutCancel(ctx), store.Model{
-			Artist: m.Meta.Artist, Version: m.Meta.Version, SHA256: m.Meta.SHA256,
-			Arch: m.Meta.Arch, Threshold: m.Meta.Threshold, Location: "file://" + loc,
-			Metadata: json.RawMessage(m.RawMeta),
-		})
+	var caches []*inference.Cache
+	for _, d := range devs {
+		dsc := sc
+		dsc.Device = d
+		c := inference.NewCache(inference.CacheConfig{Session: dsc, MaxModels: maxModels,
+			MaxBytes: budget, WarmupBatchSizes: warm}, reg.Fetch, log)
+		defer c.Close()
+		caches = append(caches, c)
 	}
-	w, err := worker.New(cfg, st, blobs, js, models, log)
+	w, err := worker.New(cfg, st, blobs, js, reg, caches, log)
 	if err != nil {
 		return err
 	}
@@ -129,9 +171,53 @@ func run(args []string) error {
 		w.RecordDeadLetter); err != nil {
 		return err
 	}
-	log.Info().Int("batch_size", cfg.BatchSize).Str("worker_id", cfg.WorkerID).
-		Msg("worker started")
-	err = w.Run(ctx)
+	log.Info().Int("batch_size", cfg.MaxBatch).Dur("max_queue_delay", cfg.MaxDelay).
+		Str("worker_id", cfg.WorkerID).Msg("worker started")
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return metrics.Serve(gctx, metricsAddr) })
+	g.Go(func() error {
+		err := w.Run(ctx)
+		stop() // the metrics server ends with the worker
+		return err
+	})
+	err = g.Wait()
 	log.Info().Msg("worker stopped")
 	return err
+}
+
+// parseBytes reads a size such as 512MiB, 8GiB, 2GB or 1048576.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes such as 8GiB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q: want positive integers separated by commas", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -145,40 +145,27 @@ func TestModel(t *testing.T) {
 	})
 }
 
-func TestDirRegistry(t *testing.T) {
-	testenv.ORT(t)
-	root := testenv.Models(t, "tiny")
-	log := testenv.Logger(t)
-	reg := inference.NewDirRegistry(root, inference.SessionConfig{Device: inference.CPU}, log)
-	defer reg.Close()
-	var loads int
-	reg.OnLoad = func(*inference.Model) error { loads++; return nil }
-
-	m1, err := reg.Get("monet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, _ := reg.Get("monet")
-	if m1 != m2 || loads != 1 {
-		t.Fatalf("second Get loaded again (loads=%d)", loads)
-	}
-	for _, artist := range []string{"rembrandt", "../monet", ""} {
-		if _, err := reg.Get(artist); !errors.Is(err, inference.ErrUnknownArtist) {
-			t.Fatalf("Get(%q) = %v, want ErrUnknownArtist", artist, err)
-		}
-	}
-}
-
 func TestParseDevice(t *testing.T) {
-	for in, want := range map[string]string{"cpu": "cpu", "CUDA": "cuda:0", "cuda:3": "cuda:3"} {
+	for in, want := range map[string]string{"cpu": "cpu", "CUDA": "cuda:0", "cuda:3": "cuda:3",
+		"tensorrt:1": "tensorrt:1"} {
 		d, err := inference.ParseDevice(in)
 		if err != nil || d.String() != want {
 			t.Errorf("ParseDevice(%q) = %v, %v; want %s", in, d, err, want)
 		}
 	}
-	for _, in := range []string{"gpu", "cuda:-1", "cuda:x", ""} {
+	for _, in := range []string{"gpu", "cuda:-1", "cuda:x", "", "rocm:0"} {
 		if _, err := inference.ParseDevice(in); err == nil {
 			t.Errorf("ParseDevice(%q): want an error", in)
 		}
+	}
+}
+
+func TestParseDevices(t *testing.T) {
+	ds, err := inference.ParseDevices("cpu, cuda:1")
+	if err != nil || len(ds) != 2 || ds[1].String() != "cuda:1" {
+		t.Fatalf("%v, %v", ds, err)
+	}
+	if _, err := inference.ParseDevices("cuda:0,cuda:0"); err == nil {
+		t.Fatal("a device listed twice: want an error")
 	}
 }

@@ -24,6 +24,26 @@ type SessionConfig struct {
 	// IntraOpThreads and InterOpThreads set ONNX Runtime's thread pools; 0 keeps its default.
 	IntraOpThreads int
 	InterOpThreads int
+	// GraphOptimization is "all" (default), "extended", "basic" or "disabled".
+	GraphOptimization string
+	// DisableCPUArena turns off ONNX Runtime's CPU memory arena, which keeps freed memory
+	// for reuse: off trades speed for a smaller resident size when many models come and go.
+	DisableCPUArena bool
+}
+
+func (sc SessionConfig) optLevel() (ort.GraphOptimizationLevel, error) {
+	switch sc.GraphOptimization {
+	case "", "all":
+		return ort.GraphOptimizationLevelEnableAll, nil
+	case "extended":
+		return ort.GraphOptimizationLevelEnableExtended, nil
+	case "basic":
+		return ort.GraphOptimizationLevelEnableBasic, nil
+	case "disabled":
+		return ort.GraphOptimizationLevelDisableAll, nil
+	}
+	return 0, fmt.Errorf("graph optimisation %q: want all, extended, basic or disabled",
+		sc.GraphOptimization)
 }
 
 // Model is one loaded model version. Run is safe for concurrent use; Close must be called once
@@ -139,19 +159,28 @@ func newSession(data []byte, meta Metadata, sc SessionConfig, log zerolog.Logger
 			return nil, fmt.Errorf("set inter-op threads %d: %w", sc.InterOpThreads, err)
 		}
 	}
-	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+	level, err := sc.optLevel()
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("set graph optimisation: %w", err)
 	}
+	if sc.DisableCPUArena {
+		if err := opts.SetCpuMemArena(false); err != nil {
+			return nil, fmt.Errorf("disable cpu arena: %w", err)
+		}
+	}
 
-	if sc.Device.Kind == "cuda" {
-		if err := appendCUDA(opts, sc.Device.Index); err != nil {
+	if sc.Device.Kind != "cpu" && sc.Device.Kind != "" {
+		if err := appendGPU(opts, sc.Device); err != nil {
 			if !sc.AllowCPUFallback {
 				return nil, fmt.Errorf("device %s: %w: %w", sc.Device, err, ErrDeviceUnavailable)
 			}
 			// Loud on purpose: a GPU worker silently running on the CPU is a capacity outage.
 			log.Error().Err(err).Str("device", sc.Device.String()).
 				Str("model", meta.Artist).Str("model_version", meta.Version).
-				Msg("CUDA could not be initialised; FALLING BACK TO CPU")
+				Msg("GPU could not be initialised; FALLING BACK TO CPU")
 			*dev, *fellBack = CPU, true
 		}
 	}
@@ -164,7 +193,24 @@ func newSession(data []byte, meta Metadata, sc SessionConfig, log zerolog.Logger
 	return s, nil
 }
 
-func appendCUDA(opts *ort.SessionOptions, index int) error {
+// appendGPU asks for the device's execution provider. With a CPU-only ONNX Runtime build
+// this fails ("not enabled in this build"), which is what the fallback logic handles.
+func appendGPU(opts *ort.SessionOptions, d Device) error {
+	if d.Kind == "tensorrt" {
+		trt, err := ort.NewTensorRTProviderOptions()
+		if err != nil {
+			return fmt.Errorf("tensorrt provider options: %w", err)
+		}
+		defer trt.Destroy()
+		if err := trt.Update(map[string]string{"device_id": fmt.Sprint(d.Index)}); err != nil {
+			return fmt.Errorf("tensorrt provider device_id %d: %w", d.Index, err)
+		}
+		if err := opts.AppendExecutionProviderTensorRT(trt); err != nil {
+			return fmt.Errorf("append tensorrt provider: %w", err)
+		}
+		return nil
+	}
+	index := d.Index
 	cuda, err := ort.NewCUDAProviderOptions()
 	if err != nil {
 		return fmt.Errorf("cuda provider options: %w", err)

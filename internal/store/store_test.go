@@ -125,7 +125,7 @@ func TestSaveResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordModel(ctx, store.Model{Artist: "monet", Version: "1", SHA256: sha(99),
+	if _, err := st.RegisterModel(ctx, store.Model{Artist: "monet", Version: "1", SHA256: sha(99),
 		Arch: "tiny", Threshold: 0.5, Location: "file:///m", Metadata: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSaveResults(t *testing.T) {
 	}
 
 	t.Run("ModelVersionsAreImmutable", func(t *testing.T) {
-		err := st.RecordModel(ctx, store.Model{Artist: "monet", Version: "1", SHA256: sha(98),
+		_, err := st.RegisterModel(ctx, store.Model{Artist: "monet", Version: "1", SHA256: sha(98),
 			Arch: "tiny", Threshold: 0.5, Location: "x", Metadata: []byte(`{}`)})
 		if !errors.Is(err, store.ErrModelConflict) {
 			t.Fatalf("err %v, want ErrModelConflict", err)
@@ -226,4 +226,47 @@ func count(t *testing.T, st *store.Store, q string, args ...any) int {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+func TestModelRegistry(t *testing.T) {
+	st, _ := testenv.Postgres(t)
+	ctx := context.Background()
+	reg := func(v string, n int) {
+		t.Helper()
+		m, err := st.RegisterModel(ctx, store.Model{Artist: "monet", Version: v, SHA256: sha(n),
+			Arch: "resnet101", Threshold: 0.5, Location: "s3://models/monet/" + v,
+			Metadata: []byte(`{}`)})
+		if err != nil || m.State != store.ModelStaged {
+			t.Fatalf("register %s: state %q, %v", v, m.State, err)
+		}
+	}
+	reg("1.0.0", 1)
+	reg("1.1.0", 2)
+	reg("1.1.0", 2) // idempotent
+
+	if _, err := st.ActivateModel(ctx, "monet", "9.9.9"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("activate unknown: %v", err)
+	}
+	if prev, err := st.ActivateModel(ctx, "monet", "1.0.0"); err != nil || prev != nil {
+		t.Fatalf("first activation: prev %v, %v", prev, err)
+	}
+	prev, err := st.ActivateModel(ctx, "monet", "1.1.0")
+	if err != nil || prev == nil || prev.Version != "1.0.0" {
+		t.Fatalf("second activation: prev %+v, %v", prev, err)
+	}
+	active, _ := st.ActiveModels(ctx)
+	if len(active) != 1 || active[0].Version != "1.1.0" {
+		t.Fatalf("active %+v", active)
+	}
+	p, err := st.PreviousModel(ctx, "monet")
+	if err != nil || p.Version != "1.0.0" || p.State != store.ModelRetired {
+		t.Fatalf("previous %+v, %v", p, err)
+	}
+	if err := st.AddEvaluation(ctx, "monet", "1.1.0", "dev-test-split",
+		[]byte(`{"accuracy":0.9}`)); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := st.ListModels(ctx, "monet"); len(all) != 2 {
+		t.Fatalf("list: %d versions", len(all))
+	}
 }

@@ -12,19 +12,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
 	"github.com/artauth/artauth/internal/inference"
+	"github.com/artauth/artauth/internal/metrics"
 	"github.com/artauth/artauth/internal/store"
 )
-
-// Models gives the model that serves an artist. inference.DirRegistry implements it.
-type Models interface {
-	Get(artist string) (*inference.Model, error)
-}
 
 // Worker consumes classification requests. Create it with New; Run blocks until its context
 // is cancelled.
@@ -33,285 +28,375 @@ type Worker struct {
 	st     *store.Store
 	blobs  *blob.Client
 	js     jetstream.JetStream
-	models Models
+	reg    Registry
+	caches []*inference.Cache // one per device
 	log    zerolog.Logger
+
+	active activeSet
+	slots  chan struct{} // one per message in flight
+	prep   chan struct{} // one per download or decode in progress
+
+	mu       sync.Mutex
+	inflight map[*item]struct{}
 }
 
-// New checks cfg and returns a worker.
-func New(cfg Config, st *store.Store, blobs *blob.Client, js jetstream.JetStream, models Models,
-	log zerolog.Logger) (*Worker, error) {
+// New checks cfg and returns a worker serving the registry's active models on the devices of
+// caches (one cache per device; batches go to whichever device is free).
+func New(cfg Config, st *store.Store, blobs *blob.Client, js jetstream.JetStream, reg Registry,
+	caches []*inference.Cache, log zerolog.Logger) (*Worker, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg, st: st, blobs: blobs, js: js, models: models, log: log}, nil
+	if len(caches) == 0 {
+		return nil, fmt.Errorf("worker: no device")
+	}
+	return &Worker{cfg: cfg, st: st, blobs: blobs, js: js, reg: reg, caches: caches, log: log,
+		active: activeSet{byArtist: map[string]*served{}},
+		slots:  make(chan struct{}, cfg.MaxInFlight),
+		prep:   make(chan struct{}, cfg.Concurrency), inflight: map[*item]struct{}{}}, nil
 }
 
-// Run fetches and processes batches until ctx is cancelled. On cancellation it stops fetching
-// and lets the batch in progress finish (its writes and acks use a context of their own),
-// then returns nil.
+// item is one message on its way through the worker.
+type item struct {
+	msg      jetstream.Msg
+	meta     *jetstream.MsgMetadata
+	req      events.ClassifyRequest
+	received time.Time
+	ready    time.Time // preprocessed, waiting for its batch
+	model    *served
+	input    []float32
+	result   *store.Result
+	err      error
+	reason   string // failure class for metrics
+	perm     bool   // err is permanent: record and terminate
+}
+
+func (it *item) fail(reason string, err error, permanent bool) {
+	if it.err == nil {
+		it.err, it.reason, it.perm = err, reason, permanent
+	}
+}
+
+func (it *item) numDelivered() uint64 {
+	if it.meta == nil {
+		return 1
+	}
+	return it.meta.NumDelivered
+}
+
+// Run consumes until ctx is cancelled, then stops fetching, lets the messages in hand finish
+// (bounded by the shutdown grace; writes and acks use a context of their own) and returns.
 func (w *Worker) Run(ctx context.Context) error {
 	cons, err := w.js.Consumer(ctx, w.cfg.Events.Stream, w.cfg.Events.Consumer)
 	if err != nil {
 		return fmt.Errorf("open consumer %s on %s: %w", w.cfg.Events.Consumer,
 			w.cfg.Events.Stream, err)
 	}
-	w.log.Debug().Str("consumer", w.cfg.Events.Consumer).Msg("worker loop started")
-	defer w.log.Debug().Msg("worker loop stopped")
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.FetchWait))
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			w.log.Warn().Err(err).Msg("fetch failed; retrying")
-			sleep(ctx, time.Second)
-			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) &&
-			!errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			w.log.Warn().Err(err).Int("received", len(msgs)).Msg("fetch ended with an error")
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		// In-flight work finishes even when ctx is cancelled now; the grace period bounds it.
-		workCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownGrace)
-		w.ProcessBatch(workCtx, msgs)
-		cancel()
-	}
-	return nil
-}
-
-// RecordDeadLetter stores a message that JetStream gave up on without any worker settling it
-// (see events.WatchDeadLetters) as a dead-letter failure of its submission.
-func (w *Worker) RecordDeadLetter(ctx context.Context, dl events.DeadLetter) error {
-	f := store.Failure{Stage: "classify", Kind: store.FailureDeadLetter, Stream: dl.Stream,
-		StreamSeq: dl.StreamSeq, Subject: dl.Subject, Deliveries: dl.Deliveries,
-		Payload: dl.Data, Reason: fmt.Sprintf("no worker settled the message in %d deliveries "+
-			"(workers crashed or hung past the ack wait)", dl.Deliveries)}
-	if req, err := events.DecodeClassifyRequest(dl.Data); err == nil {
-		f.SubmissionID = &req.SubmissionID
-	}
-	if err := w.st.RecordFailure(ctx, f); err != nil {
+	if err := w.refresh(ctx, false); err != nil {
 		return err
 	}
-	w.log.Warn().Uint64("stream_seq", dl.StreamSeq).Int("num_delivered", dl.Deliveries).
-		Str("outcome", f.Kind).Msg("abandoned message dead-lettered")
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go w.watchModels(watchCtx)
+
+	// Work started before the stop signal finishes on this context.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	b := newBatcher()
+	done := make(chan *batch)
+	var execs, preps sync.WaitGroup
+	go b.run()
+	for _, c := range w.caches {
+		execs.Add(1)
+		go func() { defer execs.Done(); w.execute(workCtx, c, b.out, done) }()
+	}
+	go func() { execs.Wait(); close(done) }()
+	committed := make(chan struct{})
+	go func() { defer close(committed); w.commit(workCtx, done) }()
+	stopKeepAlive := w.keepAlive()
+
+	w.log.Debug().Str("consumer", w.cfg.Events.Consumer).Msg("worker loop started")
+	w.fetchLoop(ctx, workCtx, cons, b, &preps)
+
+	// Stop: no more fetches; preprocessing finishes, the batcher flushes, executors and the
+	// committer drain. Past the grace period, work is cancelled and unsettled messages are
+	// redelivered by JetStream after the ack wait.
+	grace := time.AfterFunc(w.cfg.ShutdownGrace, cancelWork)
+	defer grace.Stop()
+	preps.Wait()
+	close(b.add)
+	<-committed
+	stopKeepAlive()
+	w.log.Debug().Msg("worker loop stopped")
 	return nil
 }
 
-// item is one message on its way through a batch.
-type item struct {
-	msg      jetstream.Msg
-	meta     *jetstream.MsgMetadata
-	req      events.ClassifyRequest
-	received time.Time
-	model    *inference.Model
-	input    []float32
-	err      error
-	perm     bool // err is permanent: record and terminate
-	settled  bool // acked, nacked or terminated
-}
-
-func (it *item) fail(err error, permanent bool) {
-	if it.err == nil {
-		it.err, it.perm = err, permanent
-	}
-}
-
-// ProcessBatch classifies msgs and settles every one of them: ack after the result commits,
-// terminate after a permanent failure is recorded, or redeliver later after a transient one
-// (dead-lettering it on its last delivery).
-func (w *Worker) ProcessBatch(ctx context.Context, msgs []jetstream.Msg) {
-	start := time.Now()
-	items := make([]*item, 0, len(msgs))
-	for _, m := range msgs {
-		it := &item{msg: m, received: start}
-		it.meta, _ = m.Metadata()
-		if req, err := events.DecodeClassifyRequest(m.Data()); err != nil {
-			it.fail(err, true)
-		} else {
-			it.req = req
+func (w *Worker) fetchLoop(ctx, workCtx context.Context, cons jetstream.Consumer, b *batcher,
+	preps *sync.WaitGroup) {
+	for ctx.Err() == nil {
+		// Take at least one free slot (waiting if all are busy), then as many as are free.
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
 		}
-		items = append(items, it)
-	}
-	stop := w.keepAlive(items)
-	defer stop()
-
-	pending := w.skipClassified(ctx, items)
-	w.prepare(ctx, pending)
-	results := w.infer(pending)
-
-	if len(results) > 0 {
-		if _, err := w.st.SaveResults(ctx, results); err != nil {
-			for _, it := range pending {
-				it.fail(fmt.Errorf("save results: %w", err), false)
+		n := 1
+		for n < w.cfg.MaxBatch {
+			select {
+			case w.slots <- struct{}{}:
+				n++
+				continue
+			default:
 			}
+			break
+		}
+		msgs, err := fetch(cons, n, w.cfg.FetchWait)
+		for i := len(msgs); i < n; i++ {
+			<-w.slots
+		}
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn().Err(err).Msg("fetch failed; retrying")
+			sleep(ctx, time.Second)
+		}
+		if len(msgs) > 0 {
+			w.admit(workCtx, msgs, b, preps)
 		}
 	}
-	stop()
-	var ok, failed int
-	for _, it := range items {
-		if it.settled {
-			continue
-		}
-		if it.err != nil {
-			failed++
-			w.settleFailure(ctx, it)
-			continue
-		}
-		ok++
-		w.ack(it)
-	}
-	level := zerolog.InfoLevel
-	if failed > 0 {
-		level = zerolog.WarnLevel
-	}
-	w.log.WithLevel(level).Int("batch_size", len(items)).Int("classified", ok).
-		Int("failed", failed).Float64("duration_ms", ms(time.Since(start))).Msg("batch done")
 }
 
-// skipClassified acks messages whose submission already has a result (a redelivery) and
-// returns the rest that still need work.
-func (w *Worker) skipClassified(ctx context.Context, items []*item) []*item {
-	var ids []uuid.UUID
-	for _, it := range items {
-		if it.err == nil {
-			ids = append(ids, it.req.SubmissionID)
-		}
+func fetch(cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, err
 	}
-	if len(ids) == 0 {
-		return nil
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	err = batch.Error()
+	if errors.Is(err, jetstream.ErrNoMessages) {
+		err = nil
+	}
+	return msgs, err
+}
+
+// admit decodes a fetched group, settles redeliveries of classified submissions, and starts
+// preprocessing the rest.
+func (w *Worker) admit(ctx context.Context, msgs []jetstream.Msg, b *batcher,
+	preps *sync.WaitGroup) {
+	now := time.Now()
+	var items []*item
+	var ids []uuid.UUID
+	for _, m := range msgs {
+		it := &item{msg: m, received: now}
+		it.meta, _ = m.Metadata()
+		w.track(it)
+		req, err := events.DecodeClassifyRequest(m.Data())
+		if err != nil {
+			it.fail("bad_message", err, true)
+			w.finish(ctx, it)
+			continue
+		}
+		it.req = req
+		items = append(items, it)
+		ids = append(ids, req.SubmissionID)
+	}
+	if len(items) == 0 {
+		return
 	}
 	done, err := w.st.ClassifiedAmong(ctx, ids)
-	var out []*item
 	for _, it := range items {
 		switch {
-		case it.err != nil:
 		case err != nil:
-			it.fail(err, false)
+			it.fail("db", err, false)
+			w.finish(ctx, it)
 		case done[it.req.SubmissionID]:
-			w.log.Info().Str("submission_id", it.req.SubmissionID.String()).
-				Uint64("num_delivered", it.numDelivered()).
-				Msg("already classified; acknowledging redelivery")
-			w.ack(it)
+			w.finish(ctx, it) // a redelivery: the result exists, acknowledge
 		default:
-			out = append(out, it)
+			preps.Add(1)
+			go func() {
+				defer preps.Done()
+				w.prepare(ctx, it)
+				if it.err != nil {
+					w.finish(ctx, it)
+					return
+				}
+				b.add <- it
+			}()
 		}
 	}
-	return out
 }
 
-// prepare finds each item's model and fetches, verifies and preprocesses its image, with
-// bounded concurrency.
-func (w *Worker) prepare(ctx context.Context, items []*item) {
-	var g errgroup.Group
-	g.SetLimit(w.cfg.Concurrency)
-	for _, it := range items {
-		m, err := w.models.Get(it.req.ClaimedArtist)
-		if err != nil {
-			permanent := errors.Is(err, inference.ErrUnknownArtist) ||
-				errors.Is(err, inference.ErrBadModel)
-			it.fail(fmt.Errorf("model for %q: %w", it.req.ClaimedArtist, err), permanent)
-			continue
-		}
-		it.model = m
-		g.Go(func() error {
-			it.input, it.err, it.perm = w.load(ctx, it.req, m)
-			return nil
-		})
+// prepare resolves the item's model and fetches, verifies and preprocesses its image.
+func (w *Worker) prepare(ctx context.Context, it *item) {
+	w.prep <- struct{}{}
+	defer func() { <-w.prep }()
+
+	s, err := w.resolve(ctx, it.req.ClaimedArtist)
+	if err != nil {
+		it.fail("unknown_artist", err, errors.Is(err, inference.ErrUnknownArtist))
+		return
 	}
-	g.Wait()
-}
+	it.model = s
 
-// load fetches one image and turns it into the model's input.
-func (w *Worker) load(ctx context.Context, req events.ClassifyRequest, m *inference.Model) (
-	[]float32, error, bool) {
-	data, err := w.blobs.Get(ctx, req.Bucket, req.Key, w.cfg.Limits.MaxBytes)
+	t0 := time.Now()
+	data, err := w.blobs.Get(ctx, it.req.Bucket, it.req.Key, w.cfg.Limits.MaxBytes)
 	if err != nil {
 		// A missing object may appear later (replication lag); retries then dead-letter it.
-		return nil, fmt.Errorf("fetch image: %w", err), errors.Is(err, blob.ErrTooLarge)
+		it.fail("fetch", fmt.Errorf("fetch image: %w", err), errors.Is(err, blob.ErrTooLarge))
+		return
 	}
+	metrics.Preprocess.WithLabelValues("fetch").Observe(time.Since(t0).Seconds())
 	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != req.SHA256 {
-		return nil, fmt.Errorf("image s3://%s/%s has sha256 %s, request says %s",
-			req.Bucket, req.Key, got, req.SHA256), true
+	if got := hex.EncodeToString(sum[:]); got != it.req.SHA256 {
+		it.fail("hash_mismatch", fmt.Errorf("image s3://%s/%s has sha256 %s, request says %s",
+			it.req.Bucket, it.req.Key, got, it.req.SHA256), true)
+		return
 	}
-	p := m.Meta.Preprocessing
+
+	t1 := time.Now()
+	p := s.meta.Preprocessing
 	spec := imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
-	input := make([]float32, m.InputLen())
+	it.input = make([]float32, 3*p.Resize[0]*p.Resize[1])
 	if _, err := imaging.Preprocess(data, spec, w.cfg.Limits,
-		imaging.Options{FastScaledDecode: w.cfg.FastDecode}, input); err != nil {
-		return nil, fmt.Errorf("preprocess image %s: %w", req.SHA256, err), true
+		imaging.Options{FastScaledDecode: w.cfg.FastDecode}, it.input); err != nil {
+		it.fail("decode", fmt.Errorf("preprocess image %s: %w", it.req.SHA256, err), true)
+		return
 	}
-	return input, nil, false
+	metrics.Preprocess.WithLabelValues("decode").Observe(time.Since(t1).Seconds())
+	it.ready = time.Now()
 }
 
-// infer runs one batch per model and returns the results of the items that succeeded.
-func (w *Worker) infer(items []*item) []store.Result {
-	groups := map[*inference.Model][]*item{}
-	for _, it := range items {
-		if it.err == nil {
-			groups[it.model] = append(groups[it.model], it)
+// execute runs batches on one device until in is closed.
+func (w *Worker) execute(ctx context.Context, c *inference.Cache, in <-chan *batch,
+	done chan<- *batch) {
+	dev := c.Device().String()
+	for bt := range in {
+		start := time.Now()
+		for _, it := range bt.items {
+			metrics.QueueDelay.WithLabelValues(bt.model.ref.Artist).
+				Observe(start.Sub(it.ready).Seconds())
 		}
+		w.runBatch(ctx, c, bt, dev)
+		done <- bt
 	}
-	var results []store.Result
-	for m, group := range groups {
-		input := make([]float32, 0, len(group)*m.InputLen())
-		for _, it := range group {
-			input = append(input, it.input...)
-		}
-		t0 := time.Now()
-		logits, err := m.Run(input, len(group))
-		compute := time.Since(t0)
-		if err != nil {
-			for _, it := range group {
-				it.fail(err, false)
-			}
-			continue
-		}
-		for i, it := range group {
-			score := inference.Sigmoid(logits[i])
-			decision := store.DecisionNotArtist
-			if score > m.Meta.Threshold {
-				decision = store.DecisionArtist
-			}
-			results = append(results, store.Result{
-				SubmissionID: it.req.SubmissionID, ArtworkSHA256: it.req.SHA256,
-				ModelArtist: m.Meta.Artist, ModelVersion: m.Meta.Version,
-				ModelSHA256: m.Meta.SHA256, Logit: logits[i], Score: score,
-				Threshold: m.Meta.Threshold, Decision: decision,
-				LatencyMS: ms(time.Since(it.received)), BatchSize: len(group),
-				Device: m.Device.String(), Worker: w.cfg.WorkerID,
-			})
-			w.log.Debug().Str("submission_id", it.req.SubmissionID.String()).
-				Str("model", m.Meta.Artist).Str("model_version", m.Meta.Version).
-				Float64("score", score).Str("decision", decision).
-				Float64("compute_ms", ms(compute)).Msg("scored")
-		}
-	}
-	return results
 }
 
-// settleFailure records a permanent failure and terminates the message, or redelivers a
-// transient one later; on its last allowed delivery a transient failure is dead-lettered.
-func (w *Worker) settleFailure(ctx context.Context, it *item) {
+func (w *Worker) runBatch(ctx context.Context, c *inference.Cache, bt *batch, dev string) {
+	fail := func(reason string, err error) {
+		for _, it := range bt.items {
+			it.fail(reason, err, false)
+		}
+	}
+	m, release, err := c.Acquire(ctx, bt.model.ref)
+	if err != nil {
+		fail("model_load", err)
+		return
+	}
+	defer release()
+	per := m.InputLen()
+	input := make([]float32, 0, len(bt.items)*per)
+	for _, it := range bt.items {
+		if len(it.input) != per {
+			fail("model_input", fmt.Errorf("image tensor has %d values, model %s wants %d",
+				len(it.input), bt.model.ref, per))
+			return
+		}
+		input = append(input, it.input...)
+	}
+	t0 := time.Now()
+	logits, err := m.Run(input, len(bt.items))
+	compute := time.Since(t0)
+	if err != nil {
+		fail("inference", err)
+		return
+	}
+	metrics.Compute.WithLabelValues(bt.model.ref.Artist, dev).Observe(compute.Seconds())
+	metrics.BatchSize.WithLabelValues(bt.model.ref.Artist, dev).Observe(float64(len(bt.items)))
+	ref, threshold := bt.model.ref, bt.model.threshold
+	for i, it := range bt.items {
+		score := inference.Sigmoid(logits[i])
+		decision := store.DecisionNotArtist
+		if score > threshold {
+			decision = store.DecisionArtist
+		}
+		it.input = nil // the tensor is no longer needed; let it go before the commit
+		it.result = &store.Result{
+			SubmissionID: it.req.SubmissionID, ArtworkSHA256: it.req.SHA256,
+			ModelArtist: ref.Artist, ModelVersion: ref.Version, ModelSHA256: ref.SHA256,
+			Logit: logits[i], Score: score, Threshold: threshold, Decision: decision,
+			LatencyMS: ms(time.Since(it.received)), BatchSize: len(bt.items),
+			Device: m.Device.String(), Worker: w.cfg.WorkerID,
+		}
+	}
+	w.log.Debug().Str("model", ref.Artist).Str("model_version", ref.Version).
+		Str("device", dev).Int("batch_size", len(bt.items)).
+		Float64("compute_ms", ms(compute)).Msg("batch scored")
+}
+
+// commit writes each batch's results in one transaction, then settles its messages.
+func (w *Worker) commit(ctx context.Context, done <-chan *batch) {
+	for bt := range done {
+		var results []store.Result
+		for _, it := range bt.items {
+			if it.err == nil {
+				results = append(results, *it.result)
+			}
+		}
+		if len(results) > 0 {
+			if _, err := w.st.SaveResults(ctx, results); err != nil {
+				for _, it := range bt.items {
+					it.fail("db", fmt.Errorf("save results: %w", err), false)
+				}
+			}
+		}
+		for _, it := range bt.items {
+			w.finish(ctx, it)
+		}
+	}
+}
+
+// finish settles one message: ack after success, or record and terminate a permanent
+// failure, or redeliver a transient one later (dead-lettering it on its last delivery).
+func (w *Worker) finish(ctx context.Context, it *item) {
+	defer w.untrack(it)
+	outcome := "classified"
+	switch {
+	case it.err != nil:
+		outcome = w.settleFailure(ctx, it)
+		metrics.Failures.WithLabelValues(outcome, it.reason).Inc()
+	case it.result == nil:
+		outcome = "duplicate"
+		w.log.Info().Str("submission_id", it.req.SubmissionID.String()).
+			Uint64("num_delivered", it.numDelivered()).
+			Msg("already classified; acknowledging redelivery")
+		w.ack(it)
+	default:
+		w.log.Info().Str("submission_id", it.req.SubmissionID.String()).
+			Str("model", it.result.ModelArtist).Str("model_version", it.result.ModelVersion).
+			Int("batch_size", it.result.BatchSize).Float64("score", it.result.Score).
+			Str("decision", it.result.Decision).Float64("duration_ms", it.result.LatencyMS).
+			Str("outcome", outcome).Msg("classified")
+		w.ack(it)
+	}
+	metrics.Messages.WithLabelValues(outcome).Inc()
+	metrics.EndToEnd.WithLabelValues(outcome).Observe(time.Since(it.received).Seconds())
+}
+
+func (w *Worker) settleFailure(ctx context.Context, it *item) string {
 	n := it.numDelivered()
 	last := int(n) >= w.cfg.Events.MaxDeliver
 	log := w.log.With().Str("submission_id", it.req.SubmissionID.String()).
-		Uint64("num_delivered", n).Err(it.err).Logger()
+		Uint64("num_delivered", n).Str("reason", it.reason).Err(it.err).Logger()
 	if !it.perm && !last {
 		delay := w.cfg.Events.Delay(n)
-		log.Warn().Dur("redeliver_in", delay).Msg("transient failure; will retry")
+		log.Warn().Dur("redeliver_in", delay).Str("outcome", "retried").
+			Msg("transient failure; will retry")
 		if err := it.msg.NakWithDelay(delay); err != nil {
 			log.Error().AnErr("nak_error", err).Msg("nak failed; the ack wait will redeliver")
 		}
-		return
+		return "retried"
 	}
 	f := store.Failure{Stage: "classify", Kind: store.FailurePermanent, Reason: it.err.Error(),
 		Subject: it.msg.Subject(), Deliveries: int(n), Payload: it.msg.Data()}
@@ -330,27 +415,62 @@ func (w *Worker) settleFailure(ctx context.Context, it *item) {
 		// Without the record the message must not disappear: let it come back.
 		log.Error().AnErr("record_error", err).Msg("could not record failure; will retry")
 		it.msg.NakWithDelay(w.cfg.Events.Delay(n))
-		return
+		return "retried"
 	}
-	log.Warn().Str("outcome", f.Kind).Msg("failure recorded; message terminated")
+	outcome := "failed_permanent"
+	if f.Kind == store.FailureDeadLetter {
+		outcome = "dead_letter"
+	}
+	log.Warn().Str("outcome", outcome).Msg("failure recorded; message terminated")
 	if err := it.msg.Term(); err != nil {
 		log.Error().AnErr("term_error", err).Msg("terminate failed")
 	}
+	return outcome
+}
+
+// RecordDeadLetter stores a message that JetStream gave up on without any worker settling it
+// (see events.WatchDeadLetters) as a dead-letter failure of its submission.
+func (w *Worker) RecordDeadLetter(ctx context.Context, dl events.DeadLetter) error {
+	f := store.Failure{Stage: "classify", Kind: store.FailureDeadLetter, Stream: dl.Stream,
+		StreamSeq: dl.StreamSeq, Subject: dl.Subject, Deliveries: dl.Deliveries,
+		Payload: dl.Data, Reason: fmt.Sprintf("no worker settled the message in %d deliveries "+
+			"(workers crashed or hung past the ack wait)", dl.Deliveries)}
+	if req, err := events.DecodeClassifyRequest(dl.Data); err == nil {
+		f.SubmissionID = &req.SubmissionID
+	}
+	if err := w.st.RecordFailure(ctx, f); err != nil {
+		return err
+	}
+	metrics.Messages.WithLabelValues("dead_letter").Inc()
+	w.log.Warn().Uint64("stream_seq", dl.StreamSeq).Int("num_delivered", dl.Deliveries).
+		Str("outcome", f.Kind).Msg("abandoned message dead-lettered")
+	return nil
 }
 
 func (w *Worker) ack(it *item) {
-	it.settled = true
 	if err := it.msg.Ack(); err != nil {
 		w.log.Error().Err(err).Str("submission_id", it.req.SubmissionID.String()).
 			Msg("ack failed; the redelivery will find the result and ack again")
 	}
 }
 
-// keepAlive tells JetStream the batch is still being worked on, every third of the ack wait,
-// so that a long batch is not redelivered to another worker. The returned stop is idempotent.
-func (w *Worker) keepAlive(items []*item) func() {
+func (w *Worker) track(it *item) {
+	w.mu.Lock()
+	w.inflight[it] = struct{}{}
+	w.mu.Unlock()
+}
+
+func (w *Worker) untrack(it *item) {
+	w.mu.Lock()
+	delete(w.inflight, it)
+	w.mu.Unlock()
+	<-w.slots
+}
+
+// keepAlive tells JetStream every third of the ack wait that the messages in hand are being
+// worked on, so that a long queue or batch is not redelivered to another worker.
+func (w *Worker) keepAlive() func() {
 	done := make(chan struct{})
-	var once sync.Once
 	go func() {
 		t := time.NewTicker(w.cfg.Events.AckWait / 3)
 		defer t.Stop()
@@ -359,20 +479,20 @@ func (w *Worker) keepAlive(items []*item) func() {
 			case <-done:
 				return
 			case <-t.C:
-				for _, it := range items {
-					it.msg.InProgress()
+				w.mu.Lock()
+				msgs := make([]jetstream.Msg, 0, len(w.inflight))
+				for it := range w.inflight {
+					msgs = append(msgs, it.msg)
+				}
+				w.mu.Unlock()
+				for _, m := range msgs {
+					m.InProgress()
 				}
 			}
 		}
 	}()
+	var once sync.Once
 	return func() { once.Do(func() { close(done) }) }
-}
-
-func (it *item) numDelivered() uint64 {
-	if it.meta == nil {
-		return 1
-	}
-	return it.meta.NumDelivered
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

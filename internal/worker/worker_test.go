@@ -2,8 +2,13 @@ package worker_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +16,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/events"
+	"github.com/artauth/artauth/internal/imaging"
 	"github.com/artauth/artauth/internal/inference"
 	"github.com/artauth/artauth/internal/ingest"
+	"github.com/artauth/artauth/internal/metrics"
+	"github.com/artauth/artauth/internal/registry"
 	"github.com/artauth/artauth/internal/store"
 	"github.com/artauth/artauth/internal/testenv"
 	"github.com/artauth/artauth/internal/worker"
@@ -28,12 +38,14 @@ type bundle struct {
 	cfg   events.Config
 	blobs *blob.Client
 	ing   *ingest.Service
+	reg   *registry.Registry
 	w     *worker.Worker
+	log   zerolog.Logger
 }
 
-// setup returns a worker over real services with the tiny models, and an ingest service used
-// to create submissions the way production does.
-func setup(t *testing.T) bundle {
+// setup returns a worker over real services serving the tiny models from the registry, and an
+// ingest service used to create submissions the way production does.
+func setup(t *testing.T, tune func(*worker.Config)) bundle {
 	st, _ := testenv.Postgres(t)
 	nc, js, cfg, _ := testenv.NATS(t)
 	s3 := testenv.S3(t, "", "")
@@ -51,20 +63,38 @@ func setup(t *testing.T) bundle {
 	if err := ing.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	reg := inference.NewDirRegistry(testenv.Models(t, "tiny"),
-		inference.SessionConfig{Device: inference.CPU, IntraOpThreads: 1}, log)
-	reg.OnLoad = func(m *inference.Model) error {
-		return st.RecordModel(ctx, store.Model{Artist: m.Meta.Artist, Version: m.Meta.Version,
-			SHA256: m.Meta.SHA256, Arch: m.Meta.Arch, Threshold: m.Meta.Threshold,
-			Location: m.Dir, Metadata: m.RawMeta})
+	reg := registry.New(registry.Config{CacheDir: t.TempDir(),
+		NoticeSubject: cfg.Prefix + ".models.activated"}, st, blobs, nc, log)
+	tiny := testenv.Models(t, "tiny")
+	for _, artist := range []string{"monet", "vangogh"} {
+		if _, err := reg.Register(ctx, filepath.Join(tiny, artist, "1.0.0")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Activate(ctx, artist, "1.0.0"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Cleanup(reg.Close)
-	w, err := worker.New(worker.Config{Events: cfg, BatchSize: 16, FetchWait: 100 * time.Millisecond,
-		WorkerID: "test"}, st, blobs, js, reg, log)
+	b := bundle{st: st, nc: nc, js: js, cfg: cfg, blobs: blobs, ing: ing, reg: reg, log: log}
+	b.w = b.newWorker(t, tune)
+	return b
+}
+
+// newWorker builds another worker over the same services, e.g. with other batching settings.
+func (b bundle) newWorker(t *testing.T, tune func(*worker.Config)) *worker.Worker {
+	t.Helper()
+	cache := inference.NewCache(inference.CacheConfig{Session: inference.SessionConfig{
+		Device: inference.CPU, IntraOpThreads: 1}}, b.reg.Fetch, b.log)
+	t.Cleanup(cache.Close)
+	cfg := worker.Config{Events: b.cfg, MaxBatch: 16, MaxDelay: 300 * time.Millisecond,
+		FetchWait: 100 * time.Millisecond, WorkerID: "test"}
+	if tune != nil {
+		tune(&cfg)
+	}
+	w, err := worker.New(cfg, b.st, b.blobs, b.js, b.reg, []*inference.Cache{cache}, b.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle{st: st, nc: nc, js: js, cfg: cfg, blobs: blobs, ing: ing, w: w}
+	return w
 }
 
 // submit records a submission through ingest and returns its classification request, not
@@ -100,10 +130,12 @@ func (b bundle) publish(t *testing.T, req events.ClassifyRequest) {
 }
 
 // run starts the worker and returns a function that stops it and waits.
-func (b bundle) run(t *testing.T) func() {
+func (b bundle) run(t *testing.T) func() { return runWorker(t, b.w) }
+
+func runWorker(t *testing.T, w *worker.Worker) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.w.Run(ctx) }()
+	go func() { done <- w.Run(ctx) }()
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -140,7 +172,7 @@ func (b bundle) waitStatus(t *testing.T, id uuid.UUID, status string) store.Subm
 }
 
 func TestWorker(t *testing.T) {
-	b := setup(t)
+	b := setup(t, nil)
 	ctx := context.Background()
 	monets := testenv.ArtImages(t, "monet", 12)
 
@@ -239,7 +271,7 @@ func TestWorker(t *testing.T) {
 }
 
 func TestDeadLetterWatcher(t *testing.T) {
-	b := setup(t)
+	b := setup(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// A consumer that gives up quickly, so that abandoned deliveries exhaust in seconds.
@@ -295,4 +327,174 @@ func collect(batch jetstream.MessageBatch) []jetstream.Msg {
 		out = append(out, m)
 	}
 	return out
+}
+
+func TestBatching(t *testing.T) {
+	b := setup(t, nil)
+	monets := testenv.ArtImages(t, "monet", 9)
+
+	t.Run("FlushedByDelayWhenIdle", func(t *testing.T) {
+		w := b.newWorker(t, func(c *worker.Config) { c.MaxDelay = 400 * time.Millisecond })
+		stop := runWorker(t, w)
+		defer stop()
+		req := b.submit(t, monets[0], "monet")
+		b.publish(t, req)
+		r := b.waitStatus(t, req.SubmissionID, store.StatusClassified).Result
+		if r.BatchSize != 1 || r.LatencyMS < 400 {
+			t.Fatalf("batch size %d after %.0f ms: want 1, flushed by the 400 ms delay",
+				r.BatchSize, r.LatencyMS)
+		}
+	})
+
+	t.Run("LeavesWhenFullWithoutWaiting", func(t *testing.T) {
+		w := b.newWorker(t, func(c *worker.Config) {
+			c.MaxBatch = 4
+			c.MaxDelay = time.Minute
+		})
+		var reqs []events.ClassifyRequest
+		for _, f := range monets[1:9] {
+			req := b.submit(t, f, "monet")
+			b.publish(t, req)
+			reqs = append(reqs, req)
+		}
+		start := time.Now()
+		stop := runWorker(t, w)
+		defer stop()
+		for _, req := range reqs {
+			r := b.waitStatus(t, req.SubmissionID, store.StatusClassified).Result
+			if r.BatchSize != 4 {
+				t.Fatalf("batch size %d, want 4", r.BatchSize)
+			}
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("full batches took %s: they waited for the delay", d)
+		}
+	})
+}
+
+// versionDir copies a tiny model under another artist and version, as a retrained model
+// would arrive. A salt > 0 appends an unknown protobuf field to the ONNX file (field 1000,
+// ignored by parsers), giving the same graph a new hash.
+func versionDir(t *testing.T, from, artist, version string, salt byte) string {
+	t.Helper()
+	src := filepath.Join(testenv.Models(t, "tiny"), from, "1.0.0")
+	dst := filepath.Join(t.TempDir(), artist, version)
+	os.MkdirAll(dst, 0o755)
+	onnx, _ := os.ReadFile(filepath.Join(src, "model.onnx"))
+	if salt > 0 {
+		onnx = append(onnx, 0xC0, 0x3E, salt)
+	}
+	os.WriteFile(filepath.Join(dst, "model.onnx"), onnx, 0o644)
+	var meta map[string]any
+	raw, _ := os.ReadFile(filepath.Join(src, "model.json"))
+	json.Unmarshal(raw, &meta)
+	sum := sha256.Sum256(onnx)
+	meta["artist"], meta["version"] = artist, version
+	meta["sha256"] = hex.EncodeToString(sum[:])
+	raw, _ = json.Marshal(meta)
+	os.WriteFile(filepath.Join(dst, "model.json"), raw, 0o644)
+	return dst
+}
+
+// directScore scores an image with a model directory through the same packages, in process.
+func directScore(t *testing.T, dir, path string) float64 {
+	t.Helper()
+	m, err := inference.Load(dir, inference.SessionConfig{Device: inference.CPU},
+		zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data, _ := os.ReadFile(path)
+	in := make([]float32, m.InputLen())
+	p := m.Meta.Preprocessing
+	if _, err := imaging.Preprocess(data, imaging.Spec{Height: p.Resize[0],
+		Width: p.Resize[1], Mean: p.Mean, Std: p.Std}, imaging.DefaultLimits(),
+		imaging.Options{}, in); err != nil {
+		t.Fatal(err)
+	}
+	logits, err := m.Run(in, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inference.Sigmoid(logits[0])
+}
+
+func TestActivation(t *testing.T) {
+	b := setup(t, func(c *worker.Config) {
+		c.MaxBatch = 2
+		c.MaxDelay = 20 * time.Millisecond
+	})
+	ctx := context.Background()
+	v1 := filepath.Join(testenv.Models(t, "tiny"), "monet", "1.0.0")
+	v2 := versionDir(t, "vangogh", "monet", "2.0.0", 0) // other weights: other scores
+	if _, err := b.reg.Register(ctx, v2); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("MidStreamEveryMessageScoredOnceWithItsVersion", func(t *testing.T) {
+		files := testenv.ArtImages(t, "monet", 40)
+		stop := b.run(t)
+		defer stop()
+		byID := map[uuid.UUID]string{}
+		for i, f := range files {
+			req := b.submit(t, f, "monet")
+			byID[req.SubmissionID] = f
+			b.publish(t, req)
+			if i == len(files)/2 {
+				if _, err := b.reg.Activate(ctx, "monet", "2.0.0"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(15 * time.Millisecond)
+		}
+		seen := map[string]int{}
+		for id, f := range byID {
+			r := b.waitStatus(t, id, store.StatusClassified).Result
+			seen[r.ModelVersion]++
+			dir := map[string]string{"1.0.0": v1, "2.0.0": v2}[r.ModelVersion]
+			if want := directScore(t, dir, f); math.Abs(r.Score-want) > 1e-6 {
+				t.Fatalf("%s scored %.6f as %s, which gives %.6f", f, r.Score, r.ModelVersion,
+					want)
+			}
+		}
+		var n int
+		b.st.Pool.QueryRow(ctx, `SELECT count(*) FROM results`).Scan(&n)
+		if seen["1.0.0"] == 0 || seen["2.0.0"] == 0 || n < len(byID) {
+			t.Fatalf("versions %v over %d results: want both versions, one result each", seen, n)
+		}
+		t.Logf("versions recorded: %v", seen)
+	})
+
+	t.Run("CorruptVersionRefusedOldKeepsServing", func(t *testing.T) {
+		stop := b.run(t)
+		defer stop()
+		v3 := versionDir(t, "monet", "monet", "3.0.0", 1) // a file no worker has cached
+		if _, err := b.reg.Register(ctx, v3); err != nil {
+			t.Fatal(err)
+		}
+		// The file is damaged in S3 after registration. The registry refuses to activate it...
+		b.blobs.Put(ctx, "models", "monet/3.0.0/model.onnx", []byte("garbage"), "", nil)
+		if _, err := b.reg.Activate(ctx, "monet", "3.0.0"); !errors.Is(err,
+			inference.ErrBadModel) {
+			t.Fatalf("activating a damaged file: %v, want ErrBadModel", err)
+		}
+		// ...and a worker told to switch anyway (the row changed behind the registry's back)
+		// refuses it and keeps serving the old version.
+		refused := testutil.ToFloat64(metrics.ModelActivations.WithLabelValues("refused"))
+		if _, err := b.st.ActivateModel(ctx, "monet", "3.0.0"); err != nil {
+			t.Fatal(err)
+		}
+		b.nc.Publish(b.reg.Config().NoticeSubject, []byte(`{"artist":"monet"}`))
+		testenv.Eventually(t, 10*time.Second, "the worker to refuse the version", func() bool {
+			return testutil.ToFloat64(metrics.ModelActivations.WithLabelValues("refused")) >
+				refused
+		})
+		req := b.submit(t, testenv.ArtImages(t, "monet", 41)[40], "monet")
+		b.publish(t, req)
+		r := b.waitStatus(t, req.SubmissionID, store.StatusClassified).Result
+		if r.ModelVersion != "2.0.0" {
+			t.Fatalf("scored by %s, want the old version 2.0.0", r.ModelVersion)
+		}
+	})
 }
