@@ -25,6 +25,10 @@ test: deps ## run the whole test suite against real Postgres, NATS, versitygw an
 test/short: deps ## the tests without the end-to-end process test
 	@$(ENV) go test $(GO_TEST_FLAGS) -short ./...
 
+.PHONY: bench
+bench: deps ## measure the worker against raw ONNX Runtime and PyTorch; writes docs/BENCHMARKS.md
+	@$(ENV) ARTAUTH_BENCH=1 go test ./bench -run TestBench -count=1 -v -timeout 60m
+
 .PHONY: demo
 demo: build ## run the stack locally, classify a few real images and print the table
 	@$(ENV) scripts/demo.sh

@@ -96,6 +96,10 @@ func run(args []string) error {
 		"largest width × height decoded")
 	fs.Bool(&cfg.FastDecode, "fast-decode", "FAST_DECODE", false,
 		"scaled JPEG decoding for large photographs (not bit-exact with training)")
+	fs.Int(&cfg.FastDecodeMinRatio, "fast-decode-min-ratio", "FAST_DECODE_MIN_RATIO",
+		imaging.DefaultFastMinRatio,
+		"with fast decode, how many times the model input a scaled decode must stay (2 is "+
+			"Pillow's thumbnail rule, faster; 4 is closer to the exact path)")
 	fs.Duration(&cfg.RefreshEvery, "model-refresh", "MODEL_REFRESH", 30*time.Second,
 		"how often active model versions are re-read, besides notices")
 	fs.String(&cfg.WorkerID, "worker-id", "WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid()),

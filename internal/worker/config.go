@@ -37,6 +37,9 @@ type Config struct {
 	// FastDecode uses scaled JPEG decoding for large photographs (slightly different pixels
 	// from the training transform). Default false.
 	FastDecode bool
+	// FastDecodeMinRatio is how much larger than the model input a scaled decode must stay
+	// (imaging.Options.FastMinRatio). Default imaging.DefaultFastMinRatio (4).
+	FastDecodeMinRatio int
 	// WorkerID is written beside each result. Required.
 	WorkerID string
 	// RefreshEvery is how often the active model versions are re-read from the registry, in

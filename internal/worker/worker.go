@@ -260,7 +260,8 @@ func (w *Worker) prepare(ctx context.Context, it *item) {
 	spec := imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
 	it.input = make([]float32, 3*p.Resize[0]*p.Resize[1])
 	if _, err := imaging.Preprocess(data, spec, w.cfg.Limits,
-		imaging.Options{FastScaledDecode: w.cfg.FastDecode}, it.input); err != nil {
+		imaging.Options{FastScaledDecode: w.cfg.FastDecode,
+			FastMinRatio: w.cfg.FastDecodeMinRatio}, it.input); err != nil {
 		it.fail("decode", fmt.Errorf("preprocess image %s: %w", it.req.SHA256, err), true)
 		return
 	}

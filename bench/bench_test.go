@@ -1,0 +1,527 @@
+// Package bench measures the worker against its baselines in one run on one machine, so that
+// the ratios mean something on noisy hardware. `make bench` runs it (ARTAUTH_BENCH=1) and
+// writes bench/out/summary.json and docs/BENCHMARKS.md.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/artauth/artauth/internal/blob"
+	"github.com/artauth/artauth/internal/events"
+	"github.com/artauth/artauth/internal/imaging"
+	"github.com/artauth/artauth/internal/inference"
+	"github.com/artauth/artauth/internal/ingest"
+	"github.com/artauth/artauth/internal/registry"
+	"github.com/artauth/artauth/internal/store"
+	"github.com/artauth/artauth/internal/testenv"
+	"github.com/artauth/artauth/internal/worker"
+)
+
+// Settings shared by the compared runs: same batch size, same threads, same images.
+const (
+	batchSize   = 8
+	threads     = 2
+	churnModels = 200
+	churnBudget = 20
+)
+
+func images() int {
+	if n, err := strconv.Atoi(os.Getenv("ARTAUTH_BENCH_IMAGES")); err == nil && n > 0 {
+		return n
+	}
+	return 64
+}
+
+type summary map[string]any
+
+func TestBench(t *testing.T) {
+	if os.Getenv("ARTAUTH_BENCH") == "" {
+		t.Skip("benchmarks run with `make bench` (ARTAUTH_BENCH=1)")
+	}
+	testenv.ORT(t)
+	sum := summary{}
+	files := benchFiles(t, images())
+
+	// Churn first, so its resident-memory figures are not inflated by the ResNet runs.
+	t.Run("Churn", func(t *testing.T) { churn(t, sum) })
+	t.Run("Preprocess24MP", func(t *testing.T) { preprocess24MP(t, sum) })
+	t.Run("PipelineVsRaw", func(t *testing.T) { pipelineVsRaw(t, sum, files) })
+	t.Run("Torch", func(t *testing.T) { torchBaseline(t, sum, files) })
+
+	ratio := func(a, b string) {
+		x, _ := sum[a].(float64)
+		y, _ := sum[b].(float64)
+		if y > 0 {
+			sum[a+"_over_"+b] = x / y
+		}
+	}
+	ratio("pipeline_img_per_s", "torch_img_per_s")
+	if v, ok := sum["pipeline_img_per_s_over_torch_img_per_s"]; ok {
+		sum["pipeline_to_torch_ratio"] = v
+		delete(sum, "pipeline_img_per_s_over_torch_img_per_s")
+	}
+	sum["machine"] = machine()
+	sum["measured_at"] = time.Now().UTC().Format(time.RFC3339)
+	writeOutputs(t, sum)
+}
+
+// benchFiles picks n images: mostly 256×256 paintings, with some full-size scans.
+func benchFiles(t *testing.T, n int) []string {
+	var files []string
+	for _, sub := range []string{"monet", "other_artists/camille_pissarro",
+		"other_artists/vincent_van_gogh", "photo"} {
+		files = append(files, testenv.ArtImages(t, sub, n/4+1)...)
+	}
+	rand.New(rand.NewSource(1)).Shuffle(len(files), func(i, j int) {
+		files[i], files[j] = files[j], files[i]
+	})
+	return files[:n]
+}
+
+func read(t *testing.T, f string) []byte {
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// stack is the worker's world: real Postgres, NATS, S3 and the registry.
+type stack struct {
+	st    *store.Store
+	cfg   events.Config
+	ing   *ingest.Service
+	reg   *registry.Registry
+	blobs *blob.Client
+	log   zerolog.Logger
+	publish func(ctx context.Context, subject string, data []byte, id string) error
+	w       func(cfg worker.Config, caches []*inference.Cache) *worker.Worker
+}
+
+func newStack(t *testing.T) *stack {
+	st, _ := testenv.Postgres(t)
+	nc, js, cfg, _ := testenv.NATS(t)
+	cfg.AckWait = time.Minute
+	events.Setup(context.Background(), js, cfg)
+	s3 := testenv.S3(t, "", "")
+	ctx := context.Background()
+	blobs, err := blob.New(ctx, s3.BlobConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.Nop()
+	ing, err := ingest.New(ingest.Config{Events: cfg}, st, blobs, js, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ing.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Config{CacheDir: t.TempDir(),
+		NoticeSubject: cfg.Prefix + ".models"}, st, blobs, nc, log)
+	s := &stack{st: st, cfg: cfg, ing: ing, reg: reg, blobs: blobs, log: log}
+	s.publish = func(ctx context.Context, subject string, data []byte, _ string) error {
+		_, err := js.Publish(ctx, subject, data)
+		return err
+	}
+	s.w = func(wc worker.Config, caches []*inference.Cache) *worker.Worker {
+		w, err := worker.New(wc, st, blobs, js, reg, caches, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	return s
+}
+
+// enqueue creates a submission for each (image, artist) and publishes its request.
+func (s *stack) enqueue(t *testing.T, data [][]byte, artists []string) int {
+	ctx := context.Background()
+	n := 0
+	for i, d := range data {
+		acc, err := s.ing.Submit(ctx, d, ingest.Claim{ClaimedArtist: artists[i]},
+			store.SourceAPI, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var payload []byte
+		s.st.Pool.QueryRow(ctx, `SELECT payload FROM outbox WHERE msg_id = $1`,
+			"classify:"+acc.Submission.ID.String()).Scan(&payload)
+		if err := s.publish(ctx, s.cfg.ClassifySubject(artists[i]), payload, ""); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+// drain runs the worker until n results exist and returns the elapsed time.
+func (s *stack) drain(t *testing.T, w *worker.Worker, n int, during func()) time.Duration {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { w.Run(ctx); close(done) }()
+	for {
+		var got int
+		s.st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM results`).Scan(&got)
+		if got >= n {
+			break
+		}
+		var failed int
+		s.st.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM failures`).Scan(&failed)
+		if failed > 0 {
+			t.Fatalf("%d failures during the run", failed)
+		}
+		if during != nil {
+			during()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	return elapsed
+}
+
+func pipelineVsRaw(t *testing.T, sum summary, files []string) {
+	s := newStack(t)
+	ctx := context.Background()
+	dir := filepath.Join(testenv.Models(t, "resnet101"), "monet", "1.0.0")
+	m0, err := s.reg.Register(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reg.Activate(ctx, "monet", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	sc := inference.SessionConfig{Device: inference.CPU, IntraOpThreads: threads,
+		InterOpThreads: 1}
+
+	// Raw ONNX Runtime: the same images, already preprocessed, in batches of the same size.
+	raw := func() float64 {
+		m, err := inference.Load(dir, sc, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		per := m.InputLen()
+		tensor := make([]float32, len(files)*per)
+		spec := imaging.ImageNetSpec(224, 224)
+		for i, f := range files {
+			if _, err := imaging.Preprocess(read(t, f), spec, imaging.DefaultLimits(),
+				imaging.Options{}, tensor[i*per:(i+1)*per]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.Run(tensor[:batchSize*per], batchSize) // warm-up, as the worker's cache does
+		start := time.Now()
+		for i := 0; i < len(files); i += batchSize {
+			n := min(batchSize, len(files)-i)
+			if _, err := m.Run(tensor[i*per:(i+n)*per], n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return float64(len(files)) / time.Since(start).Seconds()
+	}
+
+	pipeline := func(round int) float64 {
+		cache := inference.NewCache(inference.CacheConfig{Session: sc,
+			WarmupBatchSizes: []int{batchSize}}, s.reg.Fetch, s.log)
+		defer cache.Close()
+		// Load and warm the model first: model loading is measured elsewhere.
+		_, release, err := cache.Acquire(ctx, inference.Ref{Artist: "monet",
+			Version: "1.0.0", SHA256: m0.SHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		s.st.Pool.Exec(ctx, `TRUNCATE results, failures, outbox`)
+		s.st.Pool.Exec(ctx, `DELETE FROM submissions`)
+		data := make([][]byte, len(files))
+		artists := make([]string, len(files))
+		for i, f := range files {
+			data[i] = read(t, f)
+			artists[i] = "monet"
+		}
+		n := s.enqueue(t, data, artists)
+		w := s.w(worker.Config{Events: s.cfg, MaxBatch: batchSize,
+			MaxDelay: 50 * time.Millisecond, FetchWait: 100 * time.Millisecond,
+			WorkerID: fmt.Sprintf("bench-%d", round)}, []*inference.Cache{cache})
+		return float64(n) / s.drain(t, w, n, nil).Seconds()
+	}
+
+	// Interleave the runs, so that drift of the machine hits both sides alike.
+	r1 := raw()
+	p1 := pipeline(1)
+	r2 := raw()
+	p2 := pipeline(2)
+	rawRate, pipeRate := (r1+r2)/2, (p1+p2)/2
+	t.Logf("raw ORT %.2f, %.2f img/s; pipeline %.2f, %.2f img/s", r1, r2, p1, p2)
+	sum["raw_ort_img_per_s"] = rawRate
+	sum["pipeline_img_per_s"] = pipeRate
+	sum["pipeline_to_raw_ratio"] = pipeRate / rawRate
+	sum["batch_size"] = batchSize
+	sum["threads"] = threads
+	sum["images"] = len(files)
+	sum["model"] = "resnet101 (torchvision, published head), fp32, CPU"
+	sum["raw_ort_runs_img_per_s"] = []float64{r1, r2}
+	sum["pipeline_runs_img_per_s"] = []float64{p1, p2}
+}
+
+func torchBaseline(t *testing.T, sum summary, files []string) {
+	if _, err := exec.Command("/usr/bin/python3", "-c", "import torch").CombinedOutput(); err != nil {
+		testenv.Missing(t, "PyTorch under /usr/bin/python3: %v", err)
+	}
+	args := append([]string{filepath.Join(testenv.Repo(t), "bench", "torch_bench.py"),
+		"--batch", fmt.Sprint(batchSize), "--threads", fmt.Sprint(threads)}, files...)
+	out, err := exec.Command("/usr/bin/python3", args...).Output()
+	if err != nil {
+		t.Fatalf("torch baseline: %v", err)
+	}
+	var res struct {
+		ImgPerS float64 `json:"img_per_s"`
+		Torch   string  `json:"torch"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		t.Fatalf("torch baseline output %q: %v", out, err)
+	}
+	sum["torch_img_per_s"] = res.ImgPerS
+	sum["torch_version"] = res.Torch
+}
+
+// make24MP builds a 6000×4000 JPEG (quality 90) from a real painting, upscaled, with a little
+// noise so that the encoder has real detail to keep.
+func make24MP(t *testing.T) []byte {
+	src, _, err := imaging.DecodeRGB(read(t, testenv.ArtImages(t,
+		"other_artists/childe_hassam", 1)[0]), imaging.DefaultLimits(), imaging.Options{},
+		image.Point{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := imaging.ResizeBilinear(src, 6000, 4000)
+	rng := rand.New(rand.NewSource(7))
+	for i := range big.Pix {
+		v := int(big.Pix[i]) + rng.Intn(13) - 6
+		big.Pix[i] = byte(max(0, min(255, v)))
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, big, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func medianMS(runs int, fn func()) float64 {
+	var d []float64
+	for i := 0; i < runs; i++ {
+		start := time.Now()
+		fn()
+		d = append(d, float64(time.Since(start).Microseconds())/1000)
+	}
+	sort.Float64s(d)
+	return d[len(d)/2]
+}
+
+func preprocess24MP(t *testing.T, sum summary) {
+	data := make24MP(t)
+	spec := imaging.ImageNetSpec(224, 224)
+	dst := make([]float32, 3*224*224)
+	run := func(opt imaging.Options) func() {
+		return func() {
+			if _, err := imaging.Preprocess(data, spec, imaging.DefaultLimits(), opt,
+				dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fast := medianMS(7, run(imaging.Options{FastScaledDecode: true}))
+	fast2 := medianMS(7, run(imaging.Options{FastScaledDecode: true, FastMinRatio: 2}))
+	exact := medianMS(5, run(imaging.Options{}))
+	std := medianMS(5, func() {
+		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sum["preprocess_24mp_ms"] = fast
+	sum["preprocess_24mp_exact_ms"] = exact
+	sum["preprocess_24mp_ratio2_ms"] = fast2
+	sum["preprocess_ratio2_speedup"] = std / fast2
+	sum["stdlib_decode_24mp_ms"] = std
+	sum["preprocess_speedup"] = std / fast
+	sum["preprocess_exact_speedup"] = std / exact
+	sum["jpeg_24mp_bytes"] = len(data)
+}
+
+// saltedModel writes a copy of the tiny model whose file differs by an unknown protobuf
+// field (ignored by parsers): a distinct artist model with its own hash, as cheaply as can be.
+func saltedModel(t *testing.T, root string, i int) string {
+	src := filepath.Join(testenv.Models(t, "tiny"), "monet", "1.0.0")
+	artist := fmt.Sprintf("artist%03d", i)
+	dst := filepath.Join(root, artist, "1.0.0")
+	os.MkdirAll(dst, 0o755)
+	onnx := read(t, filepath.Join(src, "model.onnx"))
+	onnx = append(onnx, 0xC0, 0x3E) // field 1000, varint
+	for v := uint64(i + 1); ; v >>= 7 {
+		if v < 0x80 {
+			onnx = append(onnx, byte(v))
+			break
+		}
+		onnx = append(onnx, byte(v)|0x80)
+	}
+	os.WriteFile(filepath.Join(dst, "model.onnx"), onnx, 0o644)
+	var meta map[string]any
+	json.Unmarshal(read(t, filepath.Join(src, "model.json")), &meta)
+	meta["artist"] = artist
+	meta["sha256"] = sha256hex(onnx)
+	raw, _ := json.Marshal(meta)
+	os.WriteFile(filepath.Join(dst, "model.json"), raw, 0o644)
+	return dst
+}
+
+func churn(t *testing.T, sum summary) {
+	s := newStack(t)
+	ctx := context.Background()
+	root := t.TempDir()
+	var artists []string
+	for i := 0; i < churnModels; i++ {
+		dir := saltedModel(t, root, i)
+		m, err := s.reg.Register(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.reg.Activate(ctx, m.Artist, m.Version); err != nil {
+			t.Fatal(err)
+		}
+		artists = append(artists, m.Artist)
+	}
+	// Three images per artist, in random order: each batch mostly needs another model.
+	imgs := testenv.ArtImages(t, "monet", 3)
+	var data [][]byte
+	var claim []string
+	for _, a := range artists {
+		for _, f := range imgs {
+			data = append(data, read(t, f))
+			claim = append(claim, a)
+		}
+	}
+	rng := rand.New(rand.NewSource(3))
+	rng.Shuffle(len(data), func(i, j int) {
+		data[i], data[j] = data[j], data[i]
+		claim[i], claim[j] = claim[j], claim[i]
+	})
+	n := s.enqueue(t, data, claim)
+
+	runtime.GC()
+	baseRSS := rssMB()
+	cache := inference.NewCache(inference.CacheConfig{Session: inference.SessionConfig{
+		Device: inference.CPU, IntraOpThreads: 1}, MaxModels: churnBudget}, s.reg.Fetch, s.log)
+	defer cache.Close()
+	w := s.w(worker.Config{Events: s.cfg, MaxBatch: batchSize,
+		MaxDelay: 20 * time.Millisecond, FetchWait: 50 * time.Millisecond,
+		WorkerID: "bench-churn"}, []*inference.Cache{cache})
+	var peakRSS, maxResident atomic.Int64
+	elapsed := s.drain(t, w, n, func() {
+		if r := int64(rssMB()); r > peakRSS.Load() {
+			peakRSS.Store(r)
+		}
+		if k := int64(len(cache.Resident())); k > maxResident.Load() {
+			maxResident.Store(k)
+		}
+	})
+	if maxResident.Load() > churnBudget {
+		t.Errorf("%d models resident under a budget of %d", maxResident.Load(), churnBudget)
+	}
+	sum["churn_models"] = churnModels
+	sum["churn_budget"] = churnBudget
+	sum["churn_images"] = n
+	sum["churn_img_per_s"] = float64(n) / elapsed.Seconds()
+	sum["churn_peak_rss_mb"] = float64(peakRSS.Load())
+	sum["churn_base_rss_mb"] = baseRSS
+	sum["churn_max_resident_models"] = maxResident.Load()
+}
+
+// rssMB reads this process's resident set size.
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func machine() map[string]any {
+	cpu := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	var memGB float64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %f kB", &kb)
+		memGB = kb / 1024 / 1024
+	}
+	return map[string]any{"cpu": cpu, "cores": runtime.NumCPU(), "memory_gb": memGB,
+		"go": runtime.Version(), "onnxruntime": inference.Version(), "os": runtime.GOOS}
+}
+
+func writeOutputs(t *testing.T, sum summary) {
+	repo := testenv.Repo(t)
+	out := filepath.Join(repo, "bench", "out")
+	os.MkdirAll(out, 0o755)
+	b, _ := json.MarshalIndent(sum, "", "  ")
+	if err := os.WriteFile(filepath.Join(out, "summary.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.New("BENCHMARKS.md.tmpl").Funcs(template.FuncMap{
+		"f": func(v any, prec int) string {
+			if x, ok := v.(float64); ok {
+				return strconv.FormatFloat(x, 'f', prec, 64)
+			}
+			return fmt.Sprint(v)
+		},
+	}).ParseFiles(filepath.Join(repo, "bench", "BENCHMARKS.md.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc bytes.Buffer
+	if err := tmpl.Execute(&doc, sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "docs", "BENCHMARKS.md"), doc.Bytes(),
+		0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary:\n%s", b)
+}
