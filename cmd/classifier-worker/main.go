@@ -162,6 +162,16 @@ func run(args []string) error {
 	for _, d := range devs {
 		dsc := sc
 		dsc.Device = d
+		used, err := inference.ProbeDevice(dsc)
+		switch {
+		case err != nil && used == (inference.Device{}):
+			return err
+		case err != nil:
+			// Loud on purpose: a GPU worker silently running on the CPU is a capacity outage.
+			log.Error().Err(err).Str("device", d.String()).
+				Msg("GPU could not be initialised; FALLING BACK TO CPU")
+			metrics.DeviceFallbacks.WithLabelValues(d.String()).Inc()
+		}
 		c := inference.NewCache(inference.CacheConfig{Session: dsc, MaxModels: maxModels,
 			MaxBytes: budget, WarmupBatchSizes: warm}, reg.Fetch, log)
 		defer c.Close()

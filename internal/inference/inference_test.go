@@ -169,3 +169,23 @@ func TestParseDevices(t *testing.T) {
 		t.Fatal("a device listed twice: want an error")
 	}
 }
+
+func TestProbeDevice(t *testing.T) {
+	testenv.ORT(t)
+	if d, err := inference.ProbeDevice(inference.SessionConfig{Device: inference.CPU}); err != nil ||
+		d != inference.CPU {
+		t.Fatalf("cpu: %v, %v", d, err)
+	}
+	gpu := inference.SessionConfig{Device: inference.Device{Kind: "cuda", Index: 0}}
+	d, err := inference.ProbeDevice(gpu)
+	if err == nil {
+		t.Skipf("CUDA usable here (%v): this check is for CPU-only builds", d)
+	}
+	if !errors.Is(err, inference.ErrDeviceUnavailable) {
+		t.Fatalf("without fallback: %v, want ErrDeviceUnavailable", err)
+	}
+	gpu.AllowCPUFallback = true
+	if d, err := inference.ProbeDevice(gpu); err == nil || d != inference.CPU {
+		t.Fatalf("with fallback: %v, %v; want the CPU and the reason", d, err)
+	}
+}

@@ -193,6 +193,28 @@ func newSession(data []byte, meta Metadata, sc SessionConfig, log zerolog.Logger
 	return s, nil
 }
 
+// ProbeDevice checks, without a model, that the execution provider of sc.Device can be
+// attached to a session. Workers call it at start-up, so that a GPU that cannot be used is
+// reported once, loudly, instead of failing every model load. It returns the device the
+// sessions will use: sc.Device, or the CPU when the probe failed and fallback is allowed.
+func ProbeDevice(sc SessionConfig) (Device, error) {
+	if sc.Device.Kind == "cpu" || sc.Device.Kind == "" {
+		return CPU, nil
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return Device{}, fmt.Errorf("session options: %w: %w", err, ErrRuntime)
+	}
+	defer opts.Destroy()
+	if err := appendGPU(opts, sc.Device); err != nil {
+		if sc.AllowCPUFallback {
+			return CPU, fmt.Errorf("device %s: %w (falling back to the CPU)", sc.Device, err)
+		}
+		return Device{}, fmt.Errorf("device %s: %w: %w", sc.Device, err, ErrDeviceUnavailable)
+	}
+	return sc.Device, nil
+}
+
 // appendGPU asks for the device's execution provider. With a CPU-only ONNX Runtime build
 // this fails ("not enabled in this build"), which is what the fallback logic handles.
 func appendGPU(opts *ort.SessionOptions, d Device) error {
