@@ -63,6 +63,7 @@ func TestBench(t *testing.T) {
 
 	// Churn first, so its resident-memory figures are not inflated by the ResNet runs.
 	t.Run("Churn", func(t *testing.T) { churn(t, sum) })
+	t.Run("Attribution", func(t *testing.T) { attribution(t, sum) })
 	t.Run("Preprocess24MP", func(t *testing.T) { preprocess24MP(t, sum) })
 	t.Run("PipelineVsRaw", func(t *testing.T) { pipelineVsRaw(t, sum, files) })
 	t.Run("Torch", func(t *testing.T) { torchBaseline(t, sum, files) })
@@ -155,11 +156,16 @@ func newStack(t *testing.T) *stack {
 
 // enqueue creates a submission for each (image, artist) and publishes its request.
 func (s *stack) enqueue(t *testing.T, data [][]byte, artists []string) int {
+	return s.enqueueClaims(t, data, artists, false)
+}
+
+func (s *stack) enqueueClaims(t *testing.T, data [][]byte, artists []string,
+	attribute bool) int {
 	ctx := context.Background()
 	n := 0
 	for i, d := range data {
-		acc, err := s.ing.Submit(ctx, d, ingest.Claim{ClaimedArtist: artists[i]},
-			store.SourceAPI, nil)
+		acc, err := s.ing.Submit(ctx, d, ingest.Claim{ClaimedArtist: artists[i],
+			Attribute: attribute}, store.SourceAPI, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,6 +464,57 @@ func churn(t *testing.T, sum summary) {
 	sum["churn_peak_rss_mb"] = float64(peakRSS.Load())
 	sum["churn_base_rss_mb"] = baseRSS
 	sum["churn_max_resident_models"] = maxResident.Load()
+}
+
+// attribution measures the worker's time per image when each image is scored against every
+// active artist model, for 1, 10 and 100 models (the tiny CNN, so that the figure shows the
+// cost of the fan-out itself; with ResNet-101 each model adds one forward pass, see
+// raw_ort_img_per_s). The baseline is the same images without attribution.
+func attribution(t *testing.T, sum summary) {
+	imgs := testenv.ArtImages(t, "monet", 24)
+	perImage := map[string]float64{}
+	for _, n := range []int{1, 10, 100} {
+		s := newStack(t)
+		ctx := context.Background()
+		root := t.TempDir()
+		for i := 0; i < n; i++ {
+			m, err := s.reg.Register(ctx, saltedModel(t, root, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.reg.Activate(ctx, m.Artist, m.Version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run := func(attribute bool) float64 {
+			s.st.Pool.Exec(ctx, `TRUNCATE results, verdicts, attributions, alerts,
+				webhook_deliveries, artwork_signals, failures, outbox`)
+			s.st.Pool.Exec(ctx, `DELETE FROM submissions`)
+			var data [][]byte
+			var claims []string
+			for _, f := range imgs {
+				data = append(data, read(t, f))
+				claims = append(claims, "artist000")
+			}
+			k := s.enqueueClaims(t, data, claims, attribute)
+			cache := inference.NewCache(inference.CacheConfig{Session: inference.SessionConfig{
+				Device: inference.CPU, IntraOpThreads: 1}}, s.reg.Fetch, s.log)
+			defer cache.Close()
+			w := s.w(worker.Config{Events: s.cfg, MaxBatch: batchSize,
+				MaxDelay: 20 * time.Millisecond, FetchWait: 50 * time.Millisecond,
+				WorkerID: "bench-attr"}, []*inference.Cache{cache})
+			// The first pass loads the models; the second, timed, finds them resident.
+			return float64(s.drain(t, w, k, nil).Milliseconds()) / float64(k)
+		}
+		base := run(false)
+		run(true)
+		with := run(true)
+		perImage[fmt.Sprintf("attribution_%d_models_ms_per_image", n)] = with
+		perImage[fmt.Sprintf("attribution_%d_models_baseline_ms_per_image", n)] = base
+	}
+	for k, v := range perImage {
+		sum[k] = v
+	}
 }
 
 // rssMB reads this process's resident set size.

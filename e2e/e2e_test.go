@@ -5,16 +5,19 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"image/jpeg"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/artauth/artauth/internal/alerts"
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
@@ -42,6 +46,43 @@ type stack struct {
 	metrics string            // the worker's /metrics URL
 	models  map[string]string // artist -> model version directory
 	procLog map[string]string
+	hooks   *hookReceiver
+	alerts  chan *nats.Msg
+}
+
+// hookReceiver is the marketplace's webhook endpoint: it checks each signature.
+type hookReceiver struct {
+	mu     sync.Mutex
+	got    []events.AlertMessage
+	badSig int
+}
+
+const hookSecret = "e2e-webhook-secret"
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := alerts.Verify([]byte(hookSecret), r.Header.Get(alerts.HeaderSignature), body,
+		time.Now(), time.Minute); err != nil {
+		h.badSig++
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var m events.AlertMessage
+	json.Unmarshal(body, &m)
+	h.got = append(h.got, m)
+}
+
+func (h *hookReceiver) has(artwork uuid.UUID, reason string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.got {
+		if m.ArtworkID == artwork && m.Reason == reason {
+			return true
+		}
+	}
+	return false
 }
 
 // start builds the binaries and runs them with configuration from the environment, as an
@@ -71,6 +112,13 @@ func start(t *testing.T) *stack {
 
 	port := testenv.FreePort(t)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	hooks := &hookReceiver{}
+	hookSrv := httptest.NewServer(hooks)
+	t.Cleanup(hookSrv.Close)
+	alertMsgs := make(chan *nats.Msg, 64)
+	if _, err := nc.ChanSubscribe(cfg.AlertSubject(">"), alertMsgs); err != nil {
+		t.Fatal(err)
+	}
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbURL, "NATS_URL="+natsURL,
 		"S3_ENDPOINT="+s3.Endpoint, "S3_ACCESS_KEY_ID="+s3.AccessKey,
@@ -81,10 +129,13 @@ func start(t *testing.T) *stack {
 		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "OUTBOX_POLL=200ms",
 		"MODEL_CACHE_DIR="+t.TempDir(), "MODEL_NOTICE_SUBJECT="+cfg.Prefix+".models",
 		"ORT_LIB="+ortLib, "BATCH_SIZE=8", "MAX_QUEUE_DELAY=100ms", "FETCH_WAIT=100ms",
-		"ORT_INTRA_OP_THREADS=2", "LOG_LEVEL=debug", "METRICS_ADDR="+metricsAddr)
+		"ORT_INTRA_OP_THREADS=2", "LOG_LEVEL=debug", "METRICS_ADDR="+metricsAddr,
+		"ARTAUTH_ALERT_STREAM="+cfg.AlertStream, "WEBHOOK_URL="+hookSrv.URL,
+		"WEBHOOK_SECRET="+hookSecret)
 	s := &stack{t: t, st: st, js: js, nc: nc, cfg: cfg, models: models,
 		ingest:  fmt.Sprintf("http://127.0.0.1:%d", port),
-		metrics: "http://" + metricsAddr + "/metrics", procLog: map[string]string{}}
+		metrics: "http://" + metricsAddr + "/metrics", procLog: map[string]string{},
+		hooks: hooks, alerts: alertMsgs}
 	s.run(filepath.Join(bin, "ingest"), env)
 	testenv.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second, s.procLog["ingest"])
 
@@ -472,4 +523,126 @@ func (s *stack) streamEmpty(name string) bool {
 	}
 	info, err := str.Info(ctx)
 	return err == nil && info.State.Msgs == 0
+}
+
+// withXMP inserts an XMP packet claiming AI generation (IPTC digital source type) after the
+// JPEG's SOI marker.
+func withXMP(jpg []byte) []byte {
+	packet := `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF ` +
+		`xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description ` +
+		`xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" ` +
+		`Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/` +
+		`trainedAlgorithmicMedia"/></rdf:RDF></x:xmpmeta>`
+	payload := append([]byte("http://ns.adobe.com/xap/1.0/\x00"), packet...)
+	seg := []byte{0xFF, 0xE1, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)}
+	out := append([]byte{}, jpg[:2]...)
+	out = append(out, seg...)
+	out = append(out, payload...)
+	return append(out, jpg[2:]...)
+}
+
+// reencode decodes and re-encodes a JPEG at quality 75: a lightly edited copy.
+func reencode(t *testing.T, jpg []byte) []byte {
+	img, err := jpeg.Decode(bytes.NewReader(jpg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, img, &jpeg.Options{Quality: 75})
+	return buf.Bytes()
+}
+
+func (s *stack) waitAlertMessage(artwork uuid.UUID, reason string) {
+	s.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case m := <-s.alerts:
+			var a events.AlertMessage
+			json.Unmarshal(m.Data, &a)
+			if a.ArtworkID == artwork && a.Reason == reason {
+				return
+			}
+		case <-deadline:
+			s.t.Fatalf("no NATS alert %s for artwork %s", reason, artwork)
+		}
+	}
+}
+
+func hasReason(v store.SubmissionView, code string) bool {
+	if v.Verdict == nil {
+		return false
+	}
+	var reasons []struct{ Code string }
+	json.Unmarshal(v.Verdict.Reasons, &reasons)
+	for _, r := range reasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+func TestProvenanceAndAlerts(t *testing.T) {
+	s := start(t)
+	ai := read(t, testenv.ArtImages(t, "ai_monet_style/stylepix2pix-monet-label_jrtaloma", 1)[0])
+	painting := read(t, testenv.ArtImages(t, "monet", 20)[19])
+
+	t.Run("AIClaimInMetadataFlagged", func(t *testing.T) {
+		code, resp := s.upload(withXMP(ai), ingest.Claim{ClaimedArtist: "monet"})
+		if code != http.StatusAccepted {
+			t.Fatalf("upload: %d", code)
+		}
+		v := s.waitDone(resp.SubmissionID)
+		if v.Verdict == nil || v.Verdict.Verdict != "suspected_ai_imitation" ||
+			!hasReason(v, "metadata_ai_claim") {
+			t.Fatalf("verdict %+v", v.Verdict)
+		}
+		if len(v.Alerts) != 1 || v.Alerts[0].Reason != "metadata_ai_claim" {
+			t.Fatalf("alerts %+v", v.Alerts)
+		}
+		s.waitAlertMessage(v.ArtworkID, "metadata_ai_claim")
+		testenv.Eventually(t, 30*time.Second, "the signed webhook", func() bool {
+			return s.hooks.has(v.ArtworkID, "metadata_ai_claim")
+		})
+		if s.hooks.badSig != 0 {
+			t.Fatalf("%d deliveries with bad signatures", s.hooks.badSig)
+		}
+	})
+
+	t.Run("IdenticalAndReencodedCopiesFlagged", func(t *testing.T) {
+		code, first := s.upload(painting, ingest.Claim{ClaimedArtist: "monet", Submitter: "a"})
+		if code != http.StatusAccepted {
+			t.Fatalf("upload: %d", code)
+		}
+		s.waitDone(first.SubmissionID)
+		code, again := s.upload(painting, ingest.Claim{ClaimedArtist: "monet", Submitter: "b"})
+		if code != http.StatusOK || !again.KnownArtwork {
+			t.Fatalf("identical copy: %d %+v", code, again)
+		}
+		s.waitAlertMessage(first.ArtworkID, "known_duplicate")
+
+		code, copyResp := s.upload(reencode(t, painting), ingest.Claim{ClaimedArtist: "monet"})
+		if code != http.StatusAccepted || copyResp.ArtworkID == first.ArtworkID {
+			t.Fatalf("re-encoded copy: %d %+v", code, copyResp)
+		}
+		v := s.waitDone(copyResp.SubmissionID)
+		if !hasReason(v, "known_duplicate") || v.Verdict.Verdict == "consistent" {
+			t.Fatalf("re-encoded copy verdict %+v", v.Verdict)
+		}
+		s.waitAlertMessage(copyResp.ArtworkID, "known_duplicate")
+	})
+
+	t.Run("AttributionOnRequest", func(t *testing.T) {
+		img := read(t, testenv.ArtImages(t, "other_artists/vincent_van_gogh", 3)[2])
+		code, resp := s.upload(img, ingest.Claim{ClaimedArtist: "monet", Attribute: true})
+		if code != http.StatusAccepted {
+			t.Fatalf("upload: %d", code)
+		}
+		v := s.waitDone(resp.SubmissionID)
+		if len(v.Attributions) != 2 || v.Attributions[0].Rank != 1 ||
+			v.Attributions[0].Probability < v.Attributions[1].Probability {
+			t.Fatalf("attributions %+v: want monet and vangogh ranked", v.Attributions)
+		}
+	})
 }

@@ -23,6 +23,7 @@ commands:
   status    print a submission as JSON
   events    create (setup) or delete the JetStream streams and consumers
   models    register, activate, roll back and list model versions
+  references  register known works for near-duplicate detection
 
 Run "authctl <command> -h" for a command's flags.
 `
@@ -44,6 +45,8 @@ func main() {
 		err = eventsCmd(args)
 	case "models":
 		err = modelsCmd(args)
+	case "references":
+		err = referencesCmd(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

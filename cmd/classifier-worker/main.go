@@ -25,6 +25,7 @@ import (
 	"github.com/artauth/artauth/internal/imaging"
 	"github.com/artauth/artauth/internal/inference"
 	"github.com/artauth/artauth/internal/metrics"
+	"github.com/artauth/artauth/internal/provenance"
 	"github.com/artauth/artauth/internal/registry"
 	"github.com/artauth/artauth/internal/store"
 	"github.com/artauth/artauth/internal/worker"
@@ -104,6 +105,15 @@ func run(args []string) error {
 		"how often active model versions are re-read, besides notices")
 	fs.String(&cfg.WorkerID, "worker-id", "WORKER_ID", fmt.Sprintf("%s-%d", host, os.Getpid()),
 		"name written beside each result")
+	fs.Float64(&cfg.Policy.ReviewMargin, "review-margin", "VERDICT_REVIEW_MARGIN", 0.05,
+		"artist scores within this distance of the threshold go to expert review")
+	fs.Float64(&cfg.Policy.AIThreshold, "ai-threshold", "VERDICT_AI_THRESHOLD", 0,
+		"AI-detector score from which an image is a suspected imitation; 0: the detector's own")
+	fs.Float64(&cfg.Policy.SpectralThreshold, "spectral-threshold", "VERDICT_SPECTRAL_THRESHOLD",
+		0, "spectral score from which an image goes to review; 0 turns the signal off")
+	fs.Int(&cfg.Policy.NearDuplicateDistance, "near-duplicate-distance",
+		"NEAR_DUPLICATE_DISTANCE", provenance.NearDuplicateDistance,
+		"largest perceptual-hash distance (of 64 bits) counted as the same image")
 	fs.String(&metricsAddr, "metrics-addr", "METRICS_ADDR", "127.0.0.1:9090",
 		"Prometheus /metrics listen address; empty to disable")
 	if err := fs.Parse(args); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/artauth/artauth/internal/alerts"
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/config"
 	"github.com/artauth/artauth/internal/imaging"
@@ -38,6 +39,7 @@ func run(args []string) error {
 		addr     string
 		migrate  bool
 		maxConns int
+		hook     alerts.WebhookConfig
 	)
 	lim := imaging.DefaultLimits()
 	fs := config.New("ingest")
@@ -56,6 +58,14 @@ func run(args []string) error {
 		"validity of presigned upload URLs")
 	fs.Duration(&cfg.OutboxPoll, "outbox-poll", "OUTBOX_POLL", 2*time.Second,
 		"outbox relay poll interval when no notification arrives")
+	fs.String(&hook.URL, "webhook-url", "WEBHOOK_URL", "",
+		"URL that receives each alert as a signed POST; empty disables webhooks")
+	fs.Secret(&hook.Secret, "webhook-secret", "WEBHOOK_SECRET",
+		"HMAC-SHA256 key signing webhook deliveries (required with WEBHOOK_URL)")
+	fs.Int(&hook.MaxAttempts, "webhook-max-attempts", "WEBHOOK_MAX_ATTEMPTS", 8,
+		"deliveries tried per alert before giving up (back-off doubles from 2s)")
+	fs.Duration(&hook.Timeout, "webhook-timeout", "WEBHOOK_TIMEOUT", 10*time.Second,
+		"timeout of one webhook delivery")
 	fs.Bool(&migrate, "migrate", "ARTAUTH_MIGRATE", true, "apply database migrations at start")
 	fs.Int(&maxConns, "db-max-conns", "DB_MAX_CONNS", 16, "Postgres pool size")
 	if err := fs.Parse(args); err != nil {
@@ -102,10 +112,16 @@ func run(args []string) error {
 		return err
 	}
 
+	hooks, err := alerts.NewDispatcher(hook, st, log)
+	if err != nil {
+		return err
+	}
+
 	srv := &http.Server{Addr: addr, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.RunRelay(gctx) })
 	g.Go(func() error { return svc.RunNotifications(gctx) })
+	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error {
 		log.Info().Str("addr", addr).Msg("ingest listening")
 		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {

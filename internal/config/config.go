@@ -84,6 +84,20 @@ func (s *Set) Int64(p *int64, name, envVar string, def int64, usage string) {
 	s.Int64Var(p, name, n, u)
 }
 
+// Float64 defines a float flag.
+func (s *Set) Float64(p *float64, name, envVar string, def float64, usage string) {
+	v, ok, u := s.env(name, envVar, usage)
+	f := def
+	if ok {
+		var err error
+		if f, err = strconv.ParseFloat(v, 64); err != nil {
+			s.errs = append(s.errs, fmt.Sprintf("%s=%q: not a number", envVar, v))
+			f = def
+		}
+	}
+	s.Float64Var(p, name, f, u)
+}
+
 // Bool defines a bool flag.
 func (s *Set) Bool(p *bool, name, envVar string, def bool, usage string) {
 	v, ok, u := s.env(name, envVar, usage)
@@ -164,6 +178,8 @@ func (s *Set) AddCommon(c *Common) {
 		"JetStream stream capturing S3 bucket notifications")
 	s.String(&c.Events.S3Subject, "s3-events-subject", "ARTAUTH_S3_EVENTS_SUBJECT", d.S3Subject,
 		"subject the S3 server publishes bucket notifications on")
+	s.String(&c.Events.AlertStream, "alert-stream", "ARTAUTH_ALERT_STREAM", d.AlertStream,
+		"JetStream stream keeping alert messages (subjects <prefix>.alerts.<reason>)")
 	s.String(&c.Events.S3Consumer, "s3-events-consumer", "ARTAUTH_S3_EVENTS_CONSUMER",
 		d.S3Consumer, "durable consumer of bucket notifications")
 	s.Int(&c.Events.MaxDeliver, "max-deliver", "ARTAUTH_MAX_DELIVER", d.MaxDeliver,

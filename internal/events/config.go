@@ -28,6 +28,11 @@ type Config struct {
 	// S3Consumer is the durable consumer of bucket notifications in ingest.
 	// Default "ingest-s3".
 	S3Consumer string
+	// AlertStream keeps alert messages (subjects <Prefix>.alerts.<reason>) for whoever is
+	// alerted: pagers, review queues. Default "ARTAUTH_ALERTS".
+	AlertStream string
+	// AlertMaxAge is how long alert messages are kept. Default 30 days.
+	AlertMaxAge time.Duration
 	// MaxDeliver bounds deliveries of one message; the last failing delivery is dead-lettered.
 	// Default 6.
 	MaxDeliver int
@@ -55,6 +60,8 @@ func DefaultConfig() Config {
 		S3Stream:        "ARTAUTH_S3_EVENTS",
 		S3Subject:       "artauth.s3.events",
 		S3Consumer:      "ingest-s3",
+		AlertStream:     "ARTAUTH_ALERTS",
+		AlertMaxAge:     30 * 24 * time.Hour,
 		MaxDeliver:      6,
 		AckWait:         60 * time.Second,
 		BackOff:         []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute},
@@ -70,7 +77,7 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 func (c Config) Validate() error {
 	var errs []string
 	for name, v := range map[string]string{"stream": c.Stream, "consumer": c.Consumer,
-		"s3 stream": c.S3Stream, "s3 consumer": c.S3Consumer} {
+		"s3 stream": c.S3Stream, "s3 consumer": c.S3Consumer, "alert stream": c.AlertStream} {
 		if !tokenRE.MatchString(v) {
 			errs = append(errs, fmt.Sprintf("%s name %q: want letters, digits, _ or -", name, v))
 		}
@@ -100,6 +107,11 @@ func (c Config) Validate() error {
 // ClassifySubject is the subject of classification requests for one artist.
 func (c Config) ClassifySubject(artist string) string {
 	return c.Prefix + ".classify." + artist
+}
+
+// AlertSubject is the subject of alerts for one reason.
+func (c Config) AlertSubject(reason string) string {
+	return c.Prefix + ".alerts." + reason
 }
 
 // Delay returns the back-off before the next delivery after delivery number n (1-based).

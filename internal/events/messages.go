@@ -25,6 +25,22 @@ type ClassifyRequest struct {
 	ClaimedArtist string    `json:"claimed_artist"`
 	Source        string    `json:"source"`
 	EnqueuedAt    time.Time `json:"enqueued_at"`
+	// Attribute asks for the image to be scored against every active artist model.
+	Attribute bool `json:"attribute,omitempty"`
+}
+
+// AlertSchema names version 1 of the alert message.
+const AlertSchema = "artauth.alert.v1"
+
+// AlertMessage announces an alert, on <prefix>.alerts.<reason>.
+type AlertMessage struct {
+	Schema       string          `json:"schema"`
+	AlertID      uuid.UUID       `json:"alert_id"`
+	ArtworkID    uuid.UUID       `json:"artwork_id"`
+	SubmissionID *uuid.UUID      `json:"submission_id,omitempty"`
+	Reason       string          `json:"reason"`
+	Details      json.RawMessage `json:"details"`
+	CreatedAt    time.Time       `json:"created_at"`
 }
 
 var (

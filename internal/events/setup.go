@@ -39,6 +39,19 @@ func Setup(ctx context.Context, js jetstream.JetStream, c Config) error {
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", c.S3Stream, err)
 	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        c.AlertStream,
+		Description: "alerts: suspected AI imitations, known duplicates, AI metadata claims",
+		Subjects:    []string{c.AlertSubject(">")},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		MaxAge:      c.AlertMaxAge,
+		Duplicates:  c.DuplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", c.AlertStream, err)
+	}
 	for _, cc := range []struct{ stream, name, filter, desc string }{
 		{c.Stream, c.Consumer, c.ClassifySubject(">"), "classifier workers"},
 		{c.S3Stream, c.S3Consumer, c.S3Subject, "ingest: bucket notifications"},

@@ -50,6 +50,8 @@ type SubmitResponse struct {
 	Status        string    `json:"status"`
 	StatusURL     string    `json:"status_url"`
 	Duplicate     bool      `json:"duplicate"`
+	// KnownArtwork is true when the same bytes were submitted before (for any artist).
+	KnownArtwork bool `json:"known_artwork"`
 }
 
 func (s *Service) postArtwork(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +75,7 @@ func (s *Service) postArtwork(w http.ResponseWriter, r *http.Request) {
 		SubmissionID: acc.Submission.ID, ArtworkID: acc.Artwork.ID,
 		ArtworkSHA256: acc.Artwork.SHA256, Status: acc.Submission.Status,
 		StatusURL: s.cfg.PublicURL + "/v1/submissions/" + acc.Submission.ID.String(),
-		Duplicate: !acc.Created,
+		Duplicate: !acc.Created, KnownArtwork: acc.Artwork.Existed,
 	})
 }
 
@@ -111,7 +113,8 @@ func (s *Service) readUpload(r *http.Request) ([]byte, Claim, error) {
 			if err := json.NewDecoder(io.LimitReader(part, 64<<10)).Decode(&claim); err != nil {
 				return nil, claim, &InputError{Msg: "metadata part: invalid JSON: " + err.Error()}
 			}
-		case "claimed_artist", "title", "external_ref", "submitter", "provenance_notes":
+		case "claimed_artist", "title", "external_ref", "submitter", "provenance_notes",
+			"attribute":
 			v, err := readField(part)
 			if err != nil {
 				return nil, claim, err
@@ -160,6 +163,8 @@ func setField(c *Claim, name, v string) {
 		c.Submitter = v
 	case "provenance_notes":
 		c.ProvenanceNotes = v
+	case "attribute":
+		c.Attribute = v == "true" || v == "1" || v == "yes"
 	}
 }
 

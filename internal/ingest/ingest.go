@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/artauth/artauth/internal/alerts"
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
@@ -96,7 +97,12 @@ type Claim struct {
 	ExternalRef     string `json:"external_ref"`
 	Submitter       string `json:"submitter"`
 	ProvenanceNotes string `json:"provenance_notes"`
+	// Attribute asks for the image to be scored against every active artist model.
+	Attribute bool `json:"attribute"`
 }
+
+// ReservedArtists are registry names that are not artists and cannot be claimed.
+var ReservedArtists = map[string]bool{"ai-detector": true}
 
 // Field length limits keep one submission from bloating the tables.
 const (
@@ -108,9 +114,13 @@ const (
 func (c *Claim) Validate() error {
 	c.ClaimedArtist = strings.ToLower(strings.TrimSpace(c.ClaimedArtist))
 	var errs []string
-	if !events.ArtistRE.MatchString(c.ClaimedArtist) {
+	switch {
+	case !events.ArtistRE.MatchString(c.ClaimedArtist):
 		errs = append(errs, fmt.Sprintf("claimed_artist %q: want a slug such as \"monet\" "+
 			"(lowercase letters, digits, _ or -)", c.ClaimedArtist))
+	case ReservedArtists[c.ClaimedArtist]:
+		errs = append(errs, fmt.Sprintf("claimed_artist %q: reserved, not an artist",
+			c.ClaimedArtist))
 	}
 	for name, v := range map[string]string{"title": c.Title, "external_ref": c.ExternalRef,
 		"submitter": c.Submitter} {
@@ -178,14 +188,40 @@ func (s *Service) Submit(ctx context.Context, data []byte, claim Claim, source s
 			Bucket: s.cfg.ArtworksBucket, ObjectKey: key},
 		Submission: store.Submission{ClaimedArtist: claim.ClaimedArtist, Title: claim.Title,
 			ExternalRef: claim.ExternalRef, Submitter: claim.Submitter,
-			ProvenanceNotes: claim.ProvenanceNotes, Source: source},
+			ProvenanceNotes: claim.ProvenanceNotes, Source: source, Attribute: claim.Attribute},
 		Object:  obj,
 		Message: s.classifyMessage(source),
 	})
 	if err != nil {
 		return Accepted{}, err
 	}
+	if art.Existed {
+		s.alertKnownDuplicate(ctx, art, sub, claim, source)
+	}
 	return Accepted{Artwork: art, Submission: sub, Created: created}, nil
+}
+
+// alertKnownDuplicate raises the known-duplicate alert for bytes that were submitted before
+// (once per artwork). The submission stands whatever happens here; a failure to alert is
+// logged, and the worker's verdict still names the duplicate for a new claim.
+func (s *Service) alertKnownDuplicate(ctx context.Context, art store.Artwork,
+	sub store.Submission, claim Claim, source string) {
+	details, _ := json.Marshal(map[string]any{"kind": "identical",
+		"text": "the same bytes were submitted before", "submission_id": sub.ID,
+		"claimed_artist": claim.ClaimedArtist, "submitter": claim.Submitter,
+		"external_ref": claim.ExternalRef, "source": source, "first_seen": art.CreatedAt})
+	id := sub.ID
+	ok, err := s.st.RaiseAlert(ctx, store.Alert{ArtworkID: art.ID, SubmissionID: &id,
+		Reason: "known_duplicate", Details: details}, alerts.Message(s.cfg.Events), true)
+	if err != nil {
+		s.log.Error().Err(err).Str("artwork_id", art.ID.String()).
+			Msg("could not raise the known-duplicate alert")
+		return
+	}
+	if ok {
+		s.log.Warn().Str("artwork_id", art.ID.String()).Str("reason", "known_duplicate").
+			Msg("alert raised")
+	}
 }
 
 func (s *Service) classifyMessage(source string) func(store.Artwork, store.Submission) (
@@ -195,6 +231,7 @@ func (s *Service) classifyMessage(source string) func(store.Artwork, store.Submi
 			Schema: events.ClassifySchema, SubmissionID: sub.ID, ArtworkID: a.ID,
 			SHA256: a.SHA256, Bucket: a.Bucket, Key: a.ObjectKey,
 			ClaimedArtist: sub.ClaimedArtist, Source: source, EnqueuedAt: time.Now().UTC(),
+			Attribute: sub.Attribute,
 		}
 		payload, err := json.Marshal(req)
 		if err != nil {

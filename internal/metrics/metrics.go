@@ -86,6 +86,8 @@ var (
 	// DeviceFallbacks counts sessions that fell back to the CPU.
 	DeviceFallbacks = counter("device_fallbacks_total",
 		"Sessions created on the CPU because the asked device failed.", "device")
+	// Alerts counts alerts raised, by reason.
+	Alerts = counter("alerts_total", "Alerts raised, by reason.", "reason")
 	// ModelActivations counts version switches applied by this worker, by outcome.
 	ModelActivations = counter("model_activations_total",
 		"Activation notices applied (ok) or refused by this worker.", "outcome")

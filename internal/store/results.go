@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // Decisions a per-artist model can give.
@@ -31,46 +30,6 @@ type Result struct {
 	Device        string    `json:"device"`
 	Worker        string    `json:"worker"`
 	CreatedAt     time.Time `json:"created_at"`
-}
-
-// SaveResults writes every result of a batch and marks the submissions classified, in one
-// transaction. A submission that already has a result keeps it: redelivered messages are
-// harmless. It returns how many results were new.
-func (s *Store) SaveResults(ctx context.Context, results []Result) (int, error) {
-	var inserted int
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
-		for _, r := range results {
-			batch.Queue(`INSERT INTO results (submission_id, artwork_sha256, model_artist,
-					model_version, model_sha256, logit, score, threshold, decision, latency_ms,
-					batch_size, device, worker)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-				ON CONFLICT (submission_id) DO NOTHING`,
-				r.SubmissionID, r.ArtworkSHA256, r.ModelArtist, r.ModelVersion, r.ModelSHA256,
-				r.Logit, r.Score, r.Threshold, r.Decision, r.LatencyMS, r.BatchSize, r.Device,
-				r.Worker)
-			batch.Queue(`UPDATE submissions SET status = 'classified', failure_reason = NULL,
-				updated_at = now() WHERE id = $1 AND status <> 'classified'`, r.SubmissionID)
-		}
-		br := tx.SendBatch(ctx, batch)
-		for i := range results {
-			tag, err := br.Exec()
-			if err != nil {
-				br.Close()
-				return fmt.Errorf("insert result for submission %s: %w", results[i].SubmissionID, err)
-			}
-			inserted += int(tag.RowsAffected())
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return fmt.Errorf("mark submission %s classified: %w", results[i].SubmissionID, err)
-			}
-		}
-		return br.Close()
-	})
-	if err != nil {
-		return 0, err
-	}
-	return inserted, nil
 }
 
 // ClassifiedAmong returns the subset of ids that already have a result.

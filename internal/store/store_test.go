@@ -63,6 +63,9 @@ func TestCreateSubmission(t *testing.T) {
 		if err != nil || created {
 			t.Fatalf("second: created=%v err=%v", created, err)
 		}
+		if a1.Existed || !a2.Existed {
+			t.Fatalf("Existed: first %v, second %v; want false then true", a1.Existed, a2.Existed)
+		}
 		if s1.ID != s2.ID || a1.ID != a2.ID {
 			t.Fatalf("second call gave submission %s artwork %s, want %s %s",
 				s2.ID, a2.ID, s1.ID, a1.ID)
@@ -118,7 +121,7 @@ func TestCreateSubmission(t *testing.T) {
 	})
 }
 
-func TestSaveResults(t *testing.T) {
+func TestSaveOutcomes(t *testing.T) {
 	st, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	_, sub, _, err := st.CreateSubmission(ctx, newSubmission(10, "monet", nil))
@@ -133,21 +136,42 @@ func TestSaveResults(t *testing.T) {
 		ModelVersion: "1", ModelSHA256: sha(99), Logit: 1, Score: 0.73, Threshold: 0.5,
 		Decision: store.DecisionArtist, LatencyMS: 3, BatchSize: 1, Device: "cpu", Worker: "w"}
 
-	n, err := st.SaveResults(ctx, []store.Result{res})
-	if err != nil || n != 1 {
-		t.Fatalf("first save: %d new, %v", n, err)
+	alert := store.Alert{ArtworkID: sub.ArtworkID, Reason: "ai_detector",
+		Details: []byte(`{}`)}
+	msg := func(a store.Alert) (store.OutboxMessage, error) {
+		return store.OutboxMessage{Subject: "alerts", MsgID: a.ID.String(), Payload: []byte("a")},
+			nil
 	}
-	res.Score = 0.1
-	n, err = st.SaveResults(ctx, []store.Result{res})
-	if err != nil || n != 0 {
-		t.Fatalf("second save: %d new, %v; want 0 new", n, err)
+	out := store.Outcome{Result: res, Alerts: []store.Alert{alert},
+		Verdict: &store.Verdict{Verdict: "suspected_ai_imitation", Reasons: []byte(`[]`),
+			Scores: []byte(`{}`), Policy: []byte(`{}`)},
+		Attributions: []store.Attribution{{Rank: 1, Artist: "monet", ModelVersion: "1",
+			Probability: 0.7, Share: 1}}}
+	raised, err := st.SaveOutcomes(ctx, []store.Outcome{out}, msg, true)
+	if err != nil || len(raised) != 1 {
+		t.Fatalf("first save: %d alerts raised, %v", len(raised), err)
+	}
+	// A redelivery saves nothing new: not the result, not the verdict, not the alert.
+	out.Result.Score = 0.1
+	raised, err = st.SaveOutcomes(ctx, []store.Outcome{out}, msg, true)
+	if err != nil || len(raised) != 0 {
+		t.Fatalf("second save: %d alerts raised, %v; want none", len(raised), err)
+	}
+	if n := count(t, st, `SELECT count(*) FROM webhook_deliveries`); n != 1 {
+		t.Fatalf("%d webhook deliveries queued, want 1", n)
+	}
+	// The same artwork and reason from another submission does not alert twice.
+	if ok, err := st.RaiseAlert(ctx, alert, msg, true); err != nil || ok {
+		t.Fatalf("second alert for the same artwork and reason: raised=%v, %v", ok, err)
 	}
 	v, err := st.GetSubmission(ctx, sub.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Status != store.StatusClassified || v.Result == nil || v.Result.Score != 0.73 {
-		t.Fatalf("submission after saves: status %s result %+v", v.Status, v.Result)
+	if v.Status != store.StatusClassified || v.Result == nil || v.Result.Score != 0.73 ||
+		v.Verdict == nil || len(v.Attributions) != 1 || len(v.Alerts) != 1 {
+		t.Fatalf("submission after saves: status %s result %+v verdict %+v, %d attributions, "+
+			"%d alerts", v.Status, v.Result, v.Verdict, len(v.Attributions), len(v.Alerts))
 	}
 
 	t.Run("ModelVersionsAreImmutable", func(t *testing.T) {

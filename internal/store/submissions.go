@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -21,6 +22,8 @@ type Artwork struct {
 	Bucket    string    `json:"bucket"`
 	ObjectKey string    `json:"object_key"`
 	CreatedAt time.Time `json:"created_at"`
+	// Existed is set by CreateSubmission when the same bytes had been stored before.
+	Existed bool `json:"-"`
 }
 
 // Submission statuses.
@@ -47,6 +50,7 @@ type Submission struct {
 	Submitter       string    `json:"submitter"`
 	ProvenanceNotes string    `json:"provenance_notes"`
 	Source          string    `json:"source"`
+	Attribute       bool      `json:"attribute"`
 	Status          string    `json:"status"`
 	FailureReason   string    `json:"failure_reason,omitempty"`
 	CreatedAt       time.Time `json:"created_at"`
@@ -80,12 +84,14 @@ type NewSubmission struct {
 }
 
 const submissionCols = `id, artwork_id, claimed_artist, title, external_ref, submitter,
-	provenance_notes, source, status, coalesce(failure_reason, ''), created_at, updated_at`
+	provenance_notes, source, attribute, status, coalesce(failure_reason, ''), created_at,
+	updated_at`
 
 func scanSubmission(row pgx.Row) (Submission, error) {
 	var s Submission
 	err := row.Scan(&s.ID, &s.ArtworkID, &s.ClaimedArtist, &s.Title, &s.ExternalRef, &s.Submitter,
-		&s.ProvenanceNotes, &s.Source, &s.Status, &s.FailureReason, &s.CreatedAt, &s.UpdatedAt)
+		&s.ProvenanceNotes, &s.Source, &s.Attribute, &s.Status, &s.FailureReason, &s.CreatedAt,
+		&s.UpdatedAt)
 	return s, err
 }
 
@@ -121,9 +127,10 @@ func (s *Store) CreateSubmission(ctx context.Context, ns NewSubmission) (
 				(id, sha256, size_bytes, format, width, height, bucket, object_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (sha256) DO UPDATE SET sha256 = excluded.sha256
-			RETURNING id, bucket, object_key, created_at`,
+			RETURNING id, bucket, object_key, created_at, xmax <> 0`,
 			art.ID, art.SHA256, art.SizeBytes, art.Format, art.Width, art.Height, art.Bucket,
-			art.ObjectKey).Scan(&art.ID, &art.Bucket, &art.ObjectKey, &art.CreatedAt)
+			art.ObjectKey).Scan(&art.ID, &art.Bucket, &art.ObjectKey, &art.CreatedAt,
+			&art.Existed)
 		if err != nil {
 			return fmt.Errorf("insert artwork %s: %w", art.SHA256, err)
 		}
@@ -134,12 +141,12 @@ func (s *Store) CreateSubmission(ctx context.Context, ns NewSubmission) (
 		sub.ArtworkID = art.ID
 		inserted, err := scanSubmission(tx.QueryRow(ctx, `INSERT INTO submissions
 				(id, artwork_id, claimed_artist, title, external_ref, submitter, provenance_notes,
-				 source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				 source, attribute)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (artwork_id, claimed_artist) WHERE source <> 'rescan' DO NOTHING
 			RETURNING `+submissionCols,
 			sub.ID, sub.ArtworkID, sub.ClaimedArtist, sub.Title, sub.ExternalRef, sub.Submitter,
-			sub.ProvenanceNotes, sub.Source))
+			sub.ProvenanceNotes, sub.Source, sub.Attribute))
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			sub, err = scanSubmission(tx.QueryRow(ctx, `SELECT `+submissionCols+`
@@ -206,9 +213,13 @@ func (s *Store) RecordRejectedObject(ctx context.Context, o S3Object, outcome st
 // SubmissionView is a submission with its artwork, its result and its failures.
 type SubmissionView struct {
 	Submission
-	Artwork  Artwork   `json:"artwork"`
-	Result   *Result   `json:"result,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	Artwork      Artwork         `json:"artwork"`
+	Result       *Result         `json:"result,omitempty"`
+	Verdict      *Verdict        `json:"verdict,omitempty"`
+	Attributions []Attribution   `json:"attributions,omitempty"`
+	Alerts       []Alert         `json:"alerts,omitempty"`
+	Signals      json.RawMessage `json:"signals,omitempty"`
+	Failures     []Failure       `json:"failures,omitempty"`
 }
 
 // GetSubmission returns the submission with the given ID, or ErrNotFound.
@@ -237,6 +248,40 @@ func (s *Store) GetSubmission(ctx context.Context, id uuid.UUID) (SubmissionView
 	if r, ok := res[id]; ok {
 		v.Result = &r
 	}
-	v.Failures, err = s.failuresFor(ctx, id)
-	return v, err
+	if v.Failures, err = s.failuresFor(ctx, id); err != nil {
+		return v, err
+	}
+	return v, s.fillVerdict(ctx, &v)
+}
+
+// fillVerdict adds the verdict, attributions, alerts and signals to a view.
+func (s *Store) fillVerdict(ctx context.Context, v *SubmissionView) error {
+	var vd Verdict
+	err := s.Pool.QueryRow(ctx, `SELECT submission_id, verdict, reasons, scores, policy,
+		created_at FROM verdicts WHERE submission_id = $1`, v.ID).Scan(&vd.SubmissionID,
+		&vd.Verdict, &vd.Reasons, &vd.Scores, &vd.Policy, &vd.CreatedAt)
+	switch {
+	case err == nil:
+		v.Verdict = &vd
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("read verdict of %s: %w", v.ID, err)
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT rank, artist, model_version, probability, share
+		FROM attributions WHERE submission_id = $1 ORDER BY rank`, v.ID)
+	if err != nil {
+		return fmt.Errorf("read attributions of %s: %w", v.ID, err)
+	}
+	v.Attributions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Attribution])
+	if err != nil {
+		return fmt.Errorf("read attributions of %s: %w", v.ID, err)
+	}
+	if v.Alerts, err = s.AlertsFor(ctx, v.ArtworkID); err != nil {
+		return err
+	}
+	err = s.Pool.QueryRow(ctx, `SELECT signals FROM artwork_signals WHERE artwork_id = $1`,
+		v.ArtworkID).Scan(&v.Signals)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read signals of %s: %w", v.ArtworkID, err)
+	}
+	return nil
 }

@@ -120,6 +120,7 @@ func NATS(t testing.TB) (*nats.Conn, jetstream.JetStream, events.Config, string)
 	cfg.Stream = "CLASSIFY_" + id
 	cfg.S3Stream = "S3_" + id
 	cfg.S3Subject = "artauth_" + id + "_s3.events"
+	cfg.AlertStream = "ALERTS_" + id
 	cfg.BackOff = []time.Duration{200 * time.Millisecond, 500 * time.Millisecond}
 	cfg.MaxDeliver = 3
 	cfg.AckWait = 5 * time.Second
@@ -136,6 +137,7 @@ func NATS(t testing.TB) (*nats.Conn, jetstream.JetStream, events.Config, string)
 		defer cancel()
 		js.DeleteStream(ctx, cfg.Stream)
 		js.DeleteStream(ctx, cfg.S3Stream)
+		js.DeleteStream(ctx, cfg.AlertStream)
 		nc.Close()
 	})
 	return nc, js, cfg, natsURL

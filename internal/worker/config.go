@@ -13,6 +13,8 @@ import (
 
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
+	"github.com/artauth/artauth/internal/provenance"
+	"github.com/artauth/artauth/internal/verdict"
 )
 
 // Config tunes one worker process.
@@ -45,6 +47,10 @@ type Config struct {
 	// RefreshEvery is how often the active model versions are re-read from the registry, in
 	// case an activation notice was missed. Default 30s.
 	RefreshEvery time.Duration
+	// Policy holds the verdict thresholds, unless a model version's metadata carries its own
+	// (a "verdict_policy" section). NearDuplicateDistance defaults to
+	// provenance.NearDuplicateDistance.
+	Policy verdict.Policy
 	// ShutdownGrace is how long in-flight work may run after the stop signal. Default 30s.
 	ShutdownGrace time.Duration
 }
@@ -70,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = 30 * time.Second
+	}
+	if c.Policy.NearDuplicateDistance == 0 {
+		c.Policy.NearDuplicateDistance = provenance.NearDuplicateDistance
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second

@@ -11,6 +11,7 @@ import (
 	"github.com/artauth/artauth/internal/metrics"
 	"github.com/artauth/artauth/internal/registry"
 	"github.com/artauth/artauth/internal/store"
+	"github.com/artauth/artauth/internal/verdict"
 )
 
 // Registry is what the worker needs of the model registry.
@@ -26,6 +27,8 @@ type served struct {
 	// (shared by versions with the same hash), says which version and threshold apply.
 	meta      inference.Metadata
 	threshold float64
+	// policy is the version's own verdict policy, if its metadata has one.
+	policy   *verdict.Policy
 	maxBatch int
 	maxDelay time.Duration
 }
@@ -36,6 +39,7 @@ type servingMeta struct {
 		MaxBatchSize    int `json:"max_batch_size"`
 		MaxQueueDelayMS int `json:"max_queue_delay_ms"`
 	} `json:"serving"`
+	Policy *verdict.Policy `json:"verdict_policy"`
 }
 
 // activeSet maps artists to the version serving them. Versions change only after the new one
@@ -62,6 +66,13 @@ func (w *Worker) servedFor(m store.Model) (*served, error) {
 	}
 	if d := sm.Serving.MaxQueueDelayMS; d > 0 {
 		s.maxDelay = time.Duration(d) * time.Millisecond
+	}
+	if sm.Policy != nil {
+		p := *sm.Policy
+		if p.NearDuplicateDistance == 0 {
+			p.NearDuplicateDistance = w.cfg.Policy.NearDuplicateDistance
+		}
+		s.policy = &p
 	}
 	return s, nil
 }

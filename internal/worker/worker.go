@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -13,12 +15,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/artauth/artauth/internal/alerts"
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
 	"github.com/artauth/artauth/internal/inference"
 	"github.com/artauth/artauth/internal/metrics"
+	"github.com/artauth/artauth/internal/provenance"
 	"github.com/artauth/artauth/internal/store"
+	"github.com/artauth/artauth/internal/verdict"
 )
 
 // Worker consumes classification requests. Create it with New; Run blocks until its context
@@ -59,17 +64,24 @@ func New(cfg Config, st *store.Store, blobs *blob.Client, js jetstream.JetStream
 
 // item is one message on its way through the worker.
 type item struct {
-	msg      jetstream.Msg
-	meta     *jetstream.MsgMetadata
-	req      events.ClassifyRequest
-	received time.Time
-	ready    time.Time // preprocessed, waiting for its batch
-	model    *served
-	input    []float32
-	result   *store.Result
-	err      error
-	reason   string // failure class for metrics
-	perm     bool   // err is permanent: record and terminate
+	msg         jetstream.Msg
+	meta        *jetstream.MsgMetadata
+	req         events.ClassifyRequest
+	received    time.Time
+	ready       time.Time // preprocessed, waiting for its batch
+	model       *served
+	input       []float32
+	result      *store.Result
+	signals     *provenance.Signals
+	dups        []store.Duplicate
+	aiScore     *float64
+	aiThreshold float64
+	attrib      []store.Attribution
+	verdict     *verdict.Result
+	policy      verdict.Policy
+	err         error
+	reason      string // failure class for metrics
+	perm        bool   // err is permanent: record and terminate
 }
 
 func (it *item) fail(reason string, err error, permanent bool) {
@@ -266,6 +278,35 @@ func (w *Worker) prepare(ctx context.Context, it *item) {
 		return
 	}
 	metrics.Preprocess.WithLabelValues("decode").Observe(time.Since(t1).Seconds())
+
+	// Provenance signals and the duplicate lookup. Metadata that cannot be read is a signal
+	// in itself (recorded as a warning), not a reason to fail the classification.
+	t2 := time.Now()
+	sig, err := provenance.Extract(data)
+	if err != nil {
+		w.log.Warn().Err(err).Str("submission_id", it.req.SubmissionID.String()).
+			Msg("provenance signals not extracted")
+	} else {
+		it.signals = &sig
+		if sig.Decoded {
+			it.dups, err = w.st.NearDuplicates(ctx, it.req.ArtworkID, it.req.SHA256,
+				int64(sig.PHash), w.cfg.Policy.NearDuplicateDistance)
+			if err != nil {
+				it.fail("db", err, false)
+				return
+			}
+		}
+	}
+	earlier, err := w.st.OtherSubmissions(ctx, it.req.ArtworkID, it.req.SubmissionID)
+	if err != nil {
+		it.fail("db", err, false)
+		return
+	}
+	for _, e := range earlier {
+		it.dups = append(it.dups, store.Duplicate{Kind: "artwork", ID: e, SHA256: it.req.SHA256,
+			Identical: true})
+	}
+	metrics.Preprocess.WithLabelValues("provenance").Observe(time.Since(t2).Seconds())
 	it.ready = time.Now()
 }
 
@@ -322,7 +363,6 @@ func (w *Worker) runBatch(ctx context.Context, c *inference.Cache, bt *batch, de
 		if score > threshold {
 			decision = store.DecisionArtist
 		}
-		it.input = nil // the tensor is no longer needed; let it go before the commit
 		it.result = &store.Result{
 			SubmissionID: it.req.SubmissionID, ArtworkSHA256: it.req.SHA256,
 			ModelArtist: ref.Artist, ModelVersion: ref.Version, ModelSHA256: ref.SHA256,
@@ -334,28 +374,246 @@ func (w *Worker) runBatch(ctx context.Context, c *inference.Cache, bt *batch, de
 	w.log.Debug().Str("model", ref.Artist).Str("model_version", ref.Version).
 		Str("device", dev).Int("batch_size", len(bt.items)).
 		Float64("compute_ms", ms(compute)).Msg("batch scored")
+
+	if err := w.detectAI(ctx, c, bt, input); err != nil {
+		fail("ai_detector", err)
+		return
+	}
+	w.attribute(ctx, c, bt)
+	for _, it := range bt.items {
+		it.input = nil // the tensor is no longer needed; let it go before the commit
+		w.decide(it, bt.model)
+	}
+}
+
+// DetectorArtist is the registry name of the AI-image detector: a binary model ("AI-made or
+// not") registered and activated like an artist model. Claims for it are refused at ingest.
+const DetectorArtist = "ai-detector"
+
+// detectAI scores the batch with the active AI-image detector, on the same input tensor
+// when the detector's preprocessing matches the artist model's. Without an active detector
+// it does nothing, and verdicts say that AI imitation was not checked.
+func (w *Worker) detectAI(ctx context.Context, c *inference.Cache, bt *batch,
+	input []float32) error {
+	det, err := w.resolve(ctx, DetectorArtist)
+	if errors.Is(err, inference.ErrUnknownArtist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if det.meta.Preprocessing != bt.model.meta.Preprocessing {
+		// Detectors are trained with the recipe's transform; a detector with another input
+		// would need its own tensors, which is not implemented.
+		return fmt.Errorf("detector %s preprocesses differently from %s", det.ref, bt.model.ref)
+	}
+	m, release, err := c.Acquire(ctx, det.ref)
+	if err != nil {
+		return err
+	}
+	defer release()
+	logits, err := m.Run(input, len(bt.items))
+	if err != nil {
+		return err
+	}
+	for i, it := range bt.items {
+		p := inference.Sigmoid(logits[i])
+		it.aiScore = &p
+		it.aiThreshold = det.threshold
+	}
+	return nil
+}
+
+// attribute scores the items that asked for it, or whose claim failed, against every active
+// artist model: one batch per model over the tensors already in memory. A model that cannot
+// run is left out of the ranking and logged; attribution never fails a classification.
+func (w *Worker) attribute(ctx context.Context, c *inference.Cache, bt *batch) {
+	var want []*item
+	for _, it := range bt.items {
+		if it.req.Attribute || it.result.Decision == store.DecisionNotArtist {
+			want = append(want, it)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	input := make([]float32, 0, len(want)*len(want[0].input))
+	for _, it := range want {
+		input = append(input, it.input...)
+	}
+	probs := make([][]store.Attribution, len(want))
+	for _, s := range w.activeArtists() {
+		var p []float64
+		if s.ref == bt.model.ref {
+			for _, it := range want {
+				p = append(p, it.result.Score)
+			}
+		} else {
+			if s.meta.Preprocessing != bt.model.meta.Preprocessing {
+				continue
+			}
+			m, release, err := c.Acquire(ctx, s.ref)
+			if err != nil {
+				w.log.Warn().Err(err).Str("model", s.ref.Artist).Msg("left out of attribution")
+				continue
+			}
+			logits, err := m.Run(input, len(want))
+			release()
+			if err != nil {
+				w.log.Warn().Err(err).Str("model", s.ref.Artist).Msg("left out of attribution")
+				continue
+			}
+			for _, l := range logits {
+				p = append(p, inference.Sigmoid(l))
+			}
+		}
+		for i := range want {
+			probs[i] = append(probs[i], store.Attribution{Artist: s.ref.Artist,
+				ModelVersion: s.ref.Version, Probability: p[i]})
+		}
+	}
+	for i, it := range want {
+		it.attrib = rank(probs[i])
+	}
+}
+
+// rank orders candidates by probability and adds each one's share of the total; the binary
+// models' probabilities are calibrated one by one, so the share is the comparable figure
+// across artists.
+func rank(cands []store.Attribution) []store.Attribution {
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].Probability != cands[j].Probability {
+			return cands[i].Probability > cands[j].Probability
+		}
+		return cands[i].Artist < cands[j].Artist
+	})
+	var total float64
+	for _, c := range cands {
+		total += c.Probability
+	}
+	for i := range cands {
+		cands[i].Rank = i + 1
+		if total > 0 {
+			cands[i].Share = cands[i].Probability / total
+		}
+	}
+	if len(cands) > maxAttributions {
+		cands = cands[:maxAttributions]
+	}
+	return cands
+}
+
+// maxAttributions bounds the candidates stored per submission.
+const maxAttributions = 50
+
+// activeArtists returns the active artist models (not the detector), in a stable order.
+func (w *Worker) activeArtists() []*served {
+	w.active.mu.RLock()
+	defer w.active.mu.RUnlock()
+	out := make([]*served, 0, len(w.active.byArtist))
+	for a, s := range w.active.byArtist {
+		if a != DetectorArtist {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ref.Artist < out[j].ref.Artist })
+	return out
+}
+
+// decide fuses the scores and signals into the item's verdict.
+func (w *Worker) decide(it *item, s *served) {
+	in := verdict.Input{ClaimedArtist: it.req.ClaimedArtist, ArtistScore: it.result.Score,
+		ArtistThreshold: it.result.Threshold, ModelVersion: it.result.ModelVersion,
+		AIScore: it.aiScore, AIThreshold: it.aiThreshold}
+	if sg := it.signals; sg != nil {
+		if sg.Decoded {
+			in.Spectral = &sg.Spectral
+		}
+		for _, c := range sg.AIClaims() {
+			in.AIClaims = append(in.AIClaims, verdict.Claim{Source: c.Source, Value: c.Value})
+		}
+	}
+	for _, d := range it.dups {
+		in.Duplicates = append(in.Duplicates, verdict.Duplicate{Kind: d.Kind,
+			ID: d.ID.String(), Distance: d.Distance, Identical: d.Identical, Artist: d.Artist,
+			Title: d.Title})
+	}
+	p := w.cfg.Policy
+	if s.policy != nil {
+		p = *s.policy
+	}
+	r := verdict.Decide(in, p)
+	it.verdict = &r
+	it.policy = p
 }
 
 // commit writes each batch's results in one transaction, then settles its messages.
 func (w *Worker) commit(ctx context.Context, done <-chan *batch) {
 	for bt := range done {
-		var results []store.Result
+		var outs []store.Outcome
 		for _, it := range bt.items {
 			if it.err == nil {
-				results = append(results, *it.result)
+				outs = append(outs, w.outcome(it))
 			}
 		}
-		if len(results) > 0 {
-			if _, err := w.st.SaveResults(ctx, results); err != nil {
+		if len(outs) > 0 {
+			raised, err := w.st.SaveOutcomes(ctx, outs, alerts.Message(w.cfg.Events), true)
+			if err != nil {
 				for _, it := range bt.items {
 					it.fail("db", fmt.Errorf("save results: %w", err), false)
 				}
+			}
+			for _, a := range raised {
+				metrics.Alerts.WithLabelValues(a.Reason).Inc()
+				w.log.Warn().Str("alert_id", a.ID.String()).Str("reason", a.Reason).
+					Str("artwork_id", a.ArtworkID.String()).Msg("alert raised")
 			}
 		}
 		for _, it := range bt.items {
 			w.finish(ctx, it)
 		}
 	}
+}
+
+// outcome gathers what the worker learned about an item for storage.
+func (w *Worker) outcome(it *item) store.Outcome {
+	o := store.Outcome{Result: *it.result, Attributions: it.attrib}
+	scores := map[string]any{"artist": it.result.Score, "artist_threshold": it.result.Threshold,
+		"artist_logit": it.result.Logit, "model_version": it.result.ModelVersion}
+	if it.aiScore != nil {
+		scores["ai_detector"] = *it.aiScore
+		scores["ai_threshold"] = it.aiThreshold
+	}
+	if sg := it.signals; sg != nil {
+		raw, _ := json.Marshal(sg)
+		claims, _ := json.Marshal(sg.AIClaims())
+		o.Signals = &store.ArtworkSignals{ArtworkID: it.req.ArtworkID, PHash: int64(sg.PHash),
+			DHash: int64(sg.DHash), Spectral: sg.Spectral, AIClaims: claims, Signals: raw}
+		if sg.Decoded {
+			scores["spectral"] = sg.Spectral
+		}
+	}
+	if v := it.verdict; v != nil {
+		reasons, _ := json.Marshal(v.Reasons)
+		sc, _ := json.Marshal(scores)
+		pol, _ := json.Marshal(it.policy)
+		o.Verdict = &store.Verdict{SubmissionID: it.req.SubmissionID, Verdict: v.Verdict,
+			Reasons: reasons, Scores: sc, Policy: pol}
+		seen := map[string]bool{}
+		for _, r := range v.Reasons {
+			if !verdict.AlertReasons[r.Code] || seen[r.Code] {
+				continue
+			}
+			seen[r.Code] = true
+			details, _ := json.Marshal(map[string]any{"verdict": v.Verdict,
+				"claimed_artist": it.req.ClaimedArtist, "reasons": v.Reasons, "scores": scores,
+				"duplicates": it.dups})
+			id := it.req.SubmissionID
+			o.Alerts = append(o.Alerts, store.Alert{ArtworkID: it.req.ArtworkID,
+				SubmissionID: &id, Reason: r.Code, Details: details})
+		}
+	}
+	return o
 }
 
 // finish settles one message: ack after success, or record and terminate a permanent
