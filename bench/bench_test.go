@@ -108,12 +108,12 @@ func read(t *testing.T, f string) []byte {
 
 // stack is the worker's world: real Postgres, NATS, S3 and the registry.
 type stack struct {
-	st    *store.Store
-	cfg   events.Config
-	ing   *ingest.Service
-	reg   *registry.Registry
-	blobs *blob.Client
-	log   zerolog.Logger
+	st      *store.Store
+	cfg     events.Config
+	ing     *ingest.Service
+	reg     *registry.Registry
+	blobs   *blob.Client
+	log     zerolog.Logger
 	publish func(ctx context.Context, subject string, data []byte, id string) error
 	w       func(cfg worker.Config, caches []*inference.Cache) *worker.Worker
 }

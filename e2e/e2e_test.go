@@ -5,9 +5,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"image/jpeg"
 	"encoding/json"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"math"
 	"mime/multipart"
