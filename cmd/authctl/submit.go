@@ -81,7 +81,7 @@ func submitCmd(args []string) error {
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tCLAIMED ARTIST\tMODEL\tVERSION\tSCORE\tDECISION")
+	fmt.Fprintln(tw, "IMAGE\tCLAIMED ARTIST\tMODEL\tVERSION\tSCORE\tDECISION\tVERDICT")
 	for i, v := range views {
 		if v.Result == nil {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tfailed: %s\n", rows[i].file, v.ClaimedArtist,
@@ -89,8 +89,12 @@ func submitCmd(args []string) error {
 			continue
 		}
 		r := v.Result
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%s\n", rows[i].file, v.ClaimedArtist,
-			r.ModelArtist, r.ModelVersion, r.Score, r.Decision)
+		verdict := "-"
+		if v.Verdict != nil {
+			verdict = v.Verdict.Verdict
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%s\t%s\n", rows[i].file, v.ClaimedArtist,
+			r.ModelArtist, r.ModelVersion, r.Score, r.Decision, verdict)
 	}
 	tw.Flush()
 	if untrained != "" {
