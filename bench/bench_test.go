@@ -85,17 +85,26 @@ func TestBench(t *testing.T) {
 	writeOutputs(t, sum)
 }
 
-// benchFiles picks n images: mostly 256×256 paintings, with some full-size scans.
+// benchFiles picks n images: three quarters 256×256 paintings and photographs, one quarter
+// full-size scans of paintings.
 func benchFiles(t *testing.T, n int) []string {
 	var files []string
-	for _, sub := range []string{"monet", "other_artists/camille_pissarro",
-		"other_artists/vincent_van_gogh", "photo"} {
-		files = append(files, testenv.ArtImages(t, sub, n/4+1)...)
+	for _, sub := range []string{"monet", "other_artists/vincent_van_gogh", "photo"} {
+		files = append(files, testenv.ArtImages(t, sub, n/4)...)
 	}
-	rand.New(rand.NewSource(1)).Shuffle(len(files), func(i, j int) {
-		files[i], files[j] = files[j], files[i]
-	})
-	return files[:n]
+	var scans []string
+	for _, sub := range []string{"camille_pissarro", "edgar_degas", "paul_cezanne",
+		"pierre-auguste_renoir"} {
+		scans = append(scans, testenv.ArtImages(t, "other_artists/"+sub, 0)...)
+	}
+	rng := rand.New(rand.NewSource(1))
+	rng.Shuffle(len(scans), func(i, j int) { scans[i], scans[j] = scans[j], scans[i] })
+	files = append(files, scans[:min(n-len(files), len(scans))]...)
+	rng.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
+	if len(files) < n {
+		t.Fatalf("only %d images for a run of %d", len(files), n)
+	}
+	return files
 }
 
 func read(t *testing.T, f string) []byte {
@@ -154,6 +163,16 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
+// reset empties the tables a run fills, so the next run classifies the same images anew.
+func (s *stack) reset(t *testing.T) {
+	_, err := s.st.Pool.Exec(context.Background(), `TRUNCATE results, verdicts, attributions,
+		webhook_deliveries, alerts, artwork_signals, failures, outbox, s3_objects,
+		submissions CASCADE`)
+	if err != nil {
+		t.Fatalf("reset tables: %v", err)
+	}
+}
+
 // enqueue creates a submission for each (image, artist) and publishes its request.
 func (s *stack) enqueue(t *testing.T, data [][]byte, artists []string) int {
 	return s.enqueueClaims(t, data, artists, false)
@@ -168,6 +187,10 @@ func (s *stack) enqueueClaims(t *testing.T, data [][]byte, artists []string,
 			Attribute: attribute}, store.SourceAPI, nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !acc.Created {
+			t.Fatalf("image %d for %s was submitted before: the run would score it twice "+
+				"or not at all", i, artists[i])
 		}
 		var payload []byte
 		s.st.Pool.QueryRow(ctx, `SELECT payload FROM outbox WHERE msg_id = $1`,
@@ -192,11 +215,11 @@ func (s *stack) drain(t *testing.T, w *worker.Worker, n int, during func()) time
 		if got >= n {
 			break
 		}
-		var failed int
+		var reason string
 		s.st.Pool.QueryRow(context.Background(),
-			`SELECT count(*) FROM failures`).Scan(&failed)
-		if failed > 0 {
-			t.Fatalf("%d failures during the run", failed)
+			`SELECT coalesce(string_agg(reason, '; '), '') FROM failures`).Scan(&reason)
+		if reason != "" {
+			t.Fatalf("failures during the run: %s", reason)
 		}
 		if during != nil {
 			during()
@@ -261,8 +284,7 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 			t.Fatal(err)
 		}
 		release()
-		s.st.Pool.Exec(ctx, `TRUNCATE results, failures, outbox`)
-		s.st.Pool.Exec(ctx, `DELETE FROM submissions`)
+		s.reset(t)
 		data := make([][]byte, len(files))
 		artists := make([]string, len(files))
 		for i, f := range files {
@@ -487,9 +509,7 @@ func attribution(t *testing.T, sum summary) {
 			}
 		}
 		run := func(attribute bool) float64 {
-			s.st.Pool.Exec(ctx, `TRUNCATE results, verdicts, attributions, alerts,
-				webhook_deliveries, artwork_signals, failures, outbox`)
-			s.st.Pool.Exec(ctx, `DELETE FROM submissions`)
+			s.reset(t)
 			var data [][]byte
 			var claims []string
 			for _, f := range imgs {
