@@ -81,6 +81,7 @@ func TestBench(t *testing.T) {
 		delete(sum, "pipeline_img_per_s_over_torch_img_per_s")
 	}
 	sum["machine"] = machine()
+	sum["note"] = os.Getenv("ARTAUTH_BENCH_NOTE")
 	sum["measured_at"] = time.Now().UTC().Format(time.RFC3339)
 	writeOutputs(t, sum)
 }
