@@ -33,6 +33,22 @@ bench: deps ## measure the worker against raw ONNX Runtime and PyTorch; writes d
 demo: build ## run the stack locally, classify a few real images and print the table
 	@$(ENV) scripts/demo.sh
 
+ART ?= $(or $(ARTAUTH_ART_DIR),../shared/data/art)
+MONET ?= models/monet/0.1.0
+
+.PHONY: eval/monet
+eval/monet: build ## evaluate the shipped Monet model on its held-out test split and the AI images
+	@$(ENV) bin/authctl eval -model $(MONET) -check-golden -positive $(ART)/monet \
+		-negative $(ART)/other_artists -ai $(ART)/ai_monet_style \
+		-split $(MONET)/split.csv -split-part test
+
+.PHONY: train/monet
+train/monet: deps ## retrain the shipped Monet model's recipe into .train/ (about 10 min on 2 cores)
+	/usr/bin/python3 training/train.py --artist monet --version 0.1.0 \
+		--positive $(ART)/monet --negative $(ART)/other_artists \
+		--arch resnet18 --size 128 --lr 1e-3 --stop-patience 8 --weights-dtype float16 \
+		--out .train/monet/0.1.0 --force
+
 .PHONY: fmt
 fmt: ## gofmt every Go file
 	@gofmt -l -w $$(git ls-files '*.go')

@@ -39,7 +39,7 @@ apt_install() {
 }
 
 step_packages() {
-	local pkgs=(libturbojpeg0-dev libjpeg62-turbo-dev python3-numpy python3-torch python3-torchvision python3-pil ca-certificates curl make)
+	local pkgs=(libturbojpeg0-dev libjpeg62-turbo-dev python3-numpy python3-onnx python3-torch python3-torchvision python3-pil ca-certificates curl make)
 	command -v npm >/dev/null || pkgs+=(npm)
 	command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 ||
 		pkgs+=(postgresql)

@@ -22,6 +22,7 @@ commands:
   submit    upload images to ingest; -wait prints their results as a table
   status    print a submission as JSON
   events    create (setup) or delete the JetStream streams and consumers
+  eval      score a model on labelled image folders; print the confusion matrix and AI rates
   models    register, activate, roll back and list model versions
   references  register known works for near-duplicate detection
 
@@ -43,6 +44,8 @@ func main() {
 		err = statusCmd(args)
 	case "events":
 		err = eventsCmd(args)
+	case "eval":
+		err = evalCmd(args)
 	case "models":
 		err = modelsCmd(args)
 	case "references":

@@ -20,11 +20,11 @@ import (
 
 func submitCmd(args []string) error {
 	var (
-		base      string
-		claim     ingest.Claim
-		wait      bool
-		timeout   time.Duration
-		untrained string
+		base    string
+		claim   ingest.Claim
+		wait    bool
+		timeout time.Duration
+		note    string
 	)
 	fs := config.New("authctl submit")
 	fs.String(&base, "url", "INGEST_URL", "http://127.0.0.1:8080", "ingest base URL")
@@ -33,7 +33,7 @@ func submitCmd(args []string) error {
 	fs.String(&claim.ProvenanceNotes, "notes", "", "", "provenance notes")
 	fs.Bool(&wait, "wait", "", false, "wait for the results and print them as a table")
 	fs.Duration(&timeout, "timeout", "", 5*time.Minute, "how long -wait waits")
-	fs.String(&untrained, "untrained-note", "", "", "line printed under the table")
+	fs.String(&note, "note", "", "", "text printed under the table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,8 +97,8 @@ func submitCmd(args []string) error {
 			r.ModelArtist, r.ModelVersion, r.Score, r.Decision, verdict)
 	}
 	tw.Flush()
-	if untrained != "" {
-		fmt.Println(untrained)
+	if note != "" {
+		fmt.Println(note)
 	}
 	return nil
 }
