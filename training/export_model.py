@@ -21,25 +21,12 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from artauth_train.data import sha256_file
+from artauth_train.model import Tiny
+
 SCHEMA = "artauth.model/v1"
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
-
-
-class Tiny(nn.Module):
-    """A few convolutions and the published head: same input and output as the ResNet."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.fc = nn.Sequential(nn.Dropout(0.3), nn.Linear(16, 1))
-
-    def forward(self, x):
-        return self.fc(self.features(x))
 
 
 def build(arch):
@@ -59,14 +46,6 @@ def build(arch):
         head.bias.zero_()
     model.fc = nn.Sequential(nn.Dropout(0.3), head)
     return model
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main():
