@@ -12,6 +12,7 @@ import (
 	"github.com/artauth/artauth/internal/config"
 	"github.com/artauth/artauth/internal/eval"
 	"github.com/artauth/artauth/internal/inference"
+	"github.com/artauth/artauth/internal/store"
 )
 
 // dirList is a repeatable folder flag.
@@ -57,6 +58,12 @@ func evalCmd(args []string) error {
 		"threads inside an operator (0: ONNX Runtime's default)")
 	fs.Int(&batch, "batch-size", "BATCH_SIZE", 16, "images per ONNX Runtime run")
 	fs.Int(&conc, "concurrency", "CONCURRENCY", 0, "images preprocessed at once (0: one per core)")
+	var record, dbURL string
+	fs.String(&record, "record", "", "",
+		"store the report with the model version in the registry under this data-set name "+
+			"(the version must be registered)")
+	fs.String(&dbURL, "database-url", "DATABASE_URL",
+		"postgres://postgres@127.0.0.1:5432/artauth?sslmode=disable", "Postgres, for -record")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,10 +112,30 @@ func evalCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	if record != "" {
+		if err := recordEval(dbURL, m.Meta.Artist, m.Meta.Version, record, rep); err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	return rep.WriteTable(os.Stdout)
+}
+
+// recordEval stores a report in the registry beside the model version it measured.
+func recordEval(dbURL, artist, version, dataset string, rep any) error {
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL, 1)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	return st.AddEvaluation(ctx, artist, version, dataset, b)
 }
