@@ -140,6 +140,16 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	log := zerolog.Nop()
+	if path := os.Getenv("ARTAUTH_BENCH_LOG"); path != "" {
+		// The worker's debug log of a run, to see where time goes between batches.
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		log = zerolog.New(f).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+	}
 	ing, err := ingest.New(ingest.Config{Events: cfg}, st, blobs, js, log)
 	if err != nil {
 		t.Fatal(err)

@@ -395,12 +395,13 @@ const DetectorArtist = "ai-detector"
 // it does nothing, and verdicts say that AI imitation was not checked.
 func (w *Worker) detectAI(ctx context.Context, c *inference.Cache, bt *batch,
 	input []float32) error {
-	det, err := w.resolve(ctx, DetectorArtist)
-	if errors.Is(err, inference.ErrUnknownArtist) {
+	// The active set is kept fresh by notices and polling; a missing detector is not looked up
+	// in the registry on every batch, as an unknown artist would be.
+	w.active.mu.RLock()
+	det := w.active.byArtist[DetectorArtist]
+	w.active.mu.RUnlock()
+	if det == nil {
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	if det.meta.Preprocessing != bt.model.meta.Preprocessing {
 		// Detectors are trained with the recipe's transform; a detector with another input
@@ -434,7 +435,10 @@ func (w *Worker) attribute(ctx context.Context, c *inference.Cache, bt *batch) {
 			want = append(want, it)
 		}
 	}
-	if len(want) == 0 {
+	artists := w.activeArtists()
+	if len(want) == 0 || (len(artists) == 1 && artists[0].ref == bt.model.ref) {
+		// Nothing asked for, or the claimed artist's model is the only candidate: its score
+		// is the whole ranking, stored with the result already.
 		return
 	}
 	input := make([]float32, 0, len(want)*len(want[0].input))
@@ -442,7 +446,7 @@ func (w *Worker) attribute(ctx context.Context, c *inference.Cache, bt *batch) {
 		input = append(input, it.input...)
 	}
 	probs := make([][]store.Attribution, len(want))
-	for _, s := range w.activeArtists() {
+	for _, s := range artists {
 		var p []float64
 		if s.ref == bt.model.ref {
 			for _, it := range want {
