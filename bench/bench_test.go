@@ -23,6 +23,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/artauth/artauth/internal/blob"
@@ -118,14 +119,14 @@ func read(t *testing.T, f string) []byte {
 
 // stack is the worker's world: real Postgres, NATS, S3 and the registry.
 type stack struct {
-	st      *store.Store
-	cfg     events.Config
-	ing     *ingest.Service
-	reg     *registry.Registry
-	blobs   *blob.Client
-	log     zerolog.Logger
-	publish func(ctx context.Context, subject string, data []byte, id string) error
-	w       func(cfg worker.Config, caches []*inference.Cache) *worker.Worker
+	st    *store.Store
+	cfg   events.Config
+	ing   *ingest.Service
+	reg   *registry.Registry
+	blobs *blob.Client
+	log   zerolog.Logger
+	js    jetstream.JetStream
+	w     func(cfg worker.Config, caches []*inference.Cache) *worker.Worker
 }
 
 func newStack(t *testing.T) *stack {
@@ -160,10 +161,7 @@ func newStack(t *testing.T) *stack {
 	reg := registry.New(registry.Config{CacheDir: t.TempDir(),
 		NoticeSubject: cfg.Prefix + ".models"}, st, blobs, nc, log)
 	s := &stack{st: st, cfg: cfg, ing: ing, reg: reg, blobs: blobs, log: log}
-	s.publish = func(ctx context.Context, subject string, data []byte, _ string) error {
-		_, err := js.Publish(ctx, subject, data)
-		return err
-	}
+	s.js = js
 	s.w = func(wc worker.Config, caches []*inference.Cache) *worker.Worker {
 		w, err := worker.New(wc, st, blobs, js, reg, caches, log)
 		if err != nil {
@@ -203,10 +201,8 @@ func (s *stack) enqueueClaims(t *testing.T, data [][]byte, artists []string,
 			t.Fatalf("image %d for %s was submitted before: the run would score it twice "+
 				"or not at all", i, artists[i])
 		}
-		var payload []byte
-		s.st.Pool.QueryRow(ctx, `SELECT payload FROM outbox WHERE msg_id = $1`,
-			"classify:"+acc.Submission.ID.String()).Scan(&payload)
-		if err := s.publish(ctx, s.cfg.ClassifySubject(artists[i]), payload, ""); err != nil {
+		payload, _ := json.Marshal(testenv.OutboxRequest(t, s.st, acc.Submission.ID))
+		if _, err := s.js.Publish(ctx, s.cfg.ClassifySubject(artists[i]), payload); err != nil {
 			t.Fatal(err)
 		}
 		n++

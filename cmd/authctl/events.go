@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/artauth/artauth/internal/config"
@@ -23,15 +22,11 @@ func eventsCmd(args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(common.NATSURL)
-	if err != nil {
-		return fmt.Errorf("connect to nats at %s: %w", common.NATSURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := common.ConnectNATS("authctl")
 	if err != nil {
 		return err
 	}
+	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if args[0] == "setup" {

@@ -53,8 +53,8 @@ func modelsCmd(args []string) error {
 	}
 	var nc *nats.Conn
 	if args[0] == "activate" || args[0] == "rollback" {
-		if nc, err = nats.Connect(common.NATSURL); err != nil {
-			return fmt.Errorf("connect to nats at %s: %w", common.NATSURL, err)
+		if nc, _, err = common.ConnectNATS("authctl"); err != nil {
+			return err
 		}
 		defer nc.Close()
 	}

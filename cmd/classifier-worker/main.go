@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/artauth/artauth/internal/blob"
@@ -149,16 +147,11 @@ func run(args []string) error {
 		return err
 	}
 	defer st.Close()
-	nc, err := nats.Connect(common.NATSURL, nats.Name("classifier-worker"),
-		nats.MaxReconnects(-1))
+	nc, js, err := common.ConnectNATS("classifier-worker")
 	if err != nil {
-		return fmt.Errorf("connect to nats at %s: %w", common.NATSURL, err)
+		return err
 	}
 	defer nc.Drain()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	if err := events.Setup(ctx, js, common.Events); err != nil {
 		return err
 	}

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/artauth/artauth/internal/alerts"
@@ -91,15 +89,11 @@ func run(args []string) error {
 		}
 		log.Info().Int("schema_version", v).Msg("database migrated")
 	}
-	nc, err := nats.Connect(common.NATSURL, nats.Name("ingest"), nats.MaxReconnects(-1))
+	nc, js, err := common.ConnectNATS("ingest")
 	if err != nil {
-		return fmt.Errorf("connect to nats at %s: %w", common.NATSURL, err)
+		return err
 	}
 	defer nc.Drain()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	blobs, err := blob.New(ctx, common.S3)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/artauth/artauth/internal/blob"
@@ -229,4 +231,19 @@ func (c Common) Logger(service string) (zerolog.Logger, error) {
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", service).Logger(), nil
+}
+
+// ConnectNATS connects to NATS_URL as the named client, reconnecting for ever, and opens
+// JetStream on the connection. The caller drains or closes the connection.
+func (c Common) ConnectNATS(name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(c.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to nats at %s: %w", c.NATSURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream at %s: %w", c.NATSURL, err)
+	}
+	return nc, js, nil
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -305,4 +306,21 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 func Repo(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return strings.TrimSuffix(filepath.Dir(file), filepath.FromSlash("/internal/testenv"))
+}
+
+// OutboxRequest returns the classification request that ingest wrote to the outbox for a
+// submission, so that a test can publish it (or a changed copy) itself.
+func OutboxRequest(t testing.TB, st *store.Store, submissionID uuid.UUID) events.ClassifyRequest {
+	t.Helper()
+	var payload []byte
+	err := st.Pool.QueryRow(context.Background(), `SELECT payload FROM outbox WHERE msg_id = $1`,
+		"classify:"+submissionID.String()).Scan(&payload)
+	if err != nil {
+		t.Fatalf("outbox message of submission %s: %v", submissionID, err)
+	}
+	req, err := events.DecodeClassifyRequest(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

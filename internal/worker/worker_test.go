@@ -110,14 +110,7 @@ func (b bundle) submit(t *testing.T, path, artist string) events.ClassifyRequest
 	if err != nil {
 		t.Fatal(err)
 	}
-	var payload []byte
-	b.st.Pool.QueryRow(context.Background(), `SELECT payload FROM outbox WHERE msg_id = $1`,
-		"classify:"+acc.Submission.ID.String()).Scan(&payload)
-	req, err := events.DecodeClassifyRequest(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
+	return testenv.OutboxRequest(t, b.st, acc.Submission.ID)
 }
 
 func (b bundle) publish(t *testing.T, req events.ClassifyRequest) {
