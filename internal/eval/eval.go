@@ -80,7 +80,37 @@ type Report struct {
 	// where the group is the first sub-folder (or the folder's own name).
 	Groups map[string]GroupResult `json:"groups"`
 	Split  *SplitUse              `json:"split,omitempty"`
-	Images []ImageResult          `json:"images,omitempty"`
+	// Detector restates the figures in an AI-image detector's terms; nil for artist models.
+	Detector *DetectorResult `json:"detector,omitempty"`
+	Images   []ImageResult   `json:"images,omitempty"`
+}
+
+// DetectorResult gives an AI-image detector's figures (the model named
+// inference.DetectorArtist, whose positive class is "AI-made"): the share of AI images
+// flagged for each generator, apart for generators the detector was trained on (its positive
+// folders, held-out part of the split) and generators left out of its training (the AI
+// folders), and the share of genuine paintings flagged (its negative folders).
+type DetectorResult struct {
+	Trained    map[string]FlagRate `json:"trained_generators"`
+	LeftOut    map[string]FlagRate `json:"left_out_generators"`
+	Genuine    map[string]FlagRate `json:"genuine"`
+	AllAI      FlagRate            `json:"all_ai"`
+	AllGenuine FlagRate            `json:"all_genuine"`
+}
+
+// FlagRate counts images and how many of them the detector flagged as AI-made.
+type FlagRate struct {
+	N       int     `json:"n"`
+	Flagged int     `json:"flagged"`
+	Rate    float64 `json:"rate"`
+}
+
+func (f *FlagRate) add(flagged bool) {
+	f.N++
+	if flagged {
+		f.Flagged++
+	}
+	f.Rate = ratio(f.Flagged, f.N)
 }
 
 // ModelInfo identifies the evaluated model.
@@ -164,6 +194,9 @@ func Run(ctx context.Context, m *inference.Model, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := tally(items, cfg.KeepImages)
+	if m.Meta.Artist == inference.DetectorArtist {
+		rep.Detector = detectorFigures(items)
+	}
 	rep.Model = ModelInfo{Artist: m.Meta.Artist, Version: m.Meta.Version, Arch: m.Meta.Arch,
 		SHA256: m.Meta.SHA256, Threshold: m.Meta.Threshold}
 	rep.Split = use
@@ -372,6 +405,27 @@ func tally(items []*item, keep bool) *Report {
 		rep.AITotal = &total
 	}
 	return rep
+}
+
+// detectorFigures counts, per generator and per folder of genuine paintings, the images a
+// detector flagged (called its positive class).
+func detectorFigures(items []*item) *DetectorResult {
+	d := &DetectorResult{Trained: map[string]FlagRate{}, LeftOut: map[string]FlagRate{},
+		Genuine: map[string]FlagRate{}}
+	for _, it := range items {
+		m, all := d.Genuine, &d.AllGenuine
+		switch it.label {
+		case LabelPositive:
+			m, all = d.Trained, &d.AllAI
+		case LabelAI:
+			m, all = d.LeftOut, &d.AllAI
+		}
+		f := m[it.group]
+		f.add(it.artist)
+		m[it.group] = f
+		all.add(it.artist)
+	}
+	return d
 }
 
 // Rates returns accuracy, precision, recall and F1 of the positive class; a rate whose

@@ -300,3 +300,54 @@ AI-generated, called not monet                       n  rate
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+func TestDetectorFigures(t *testing.T) {
+	items := []*item{
+		{label: LabelPositive, group: "cyclegan", artist: true},
+		{label: LabelPositive, group: "cyclegan", artist: false},
+		{label: LabelAI, group: "pix2pix", artist: true},
+		{label: LabelAI, group: "pix2pix", artist: false},
+		{label: LabelAI, group: "pix2pix", artist: false},
+		{label: LabelNegative, group: "monet", artist: true},
+		{label: LabelNegative, group: "monet", artist: false},
+		{label: LabelNegative, group: "monet", artist: false},
+		{label: LabelNegative, group: "degas", artist: false},
+	}
+	d := detectorFigures(items)
+	check := func(name string, got FlagRate, n, flagged int) {
+		t.Helper()
+		if got.N != n || got.Flagged != flagged || got.Rate != float64(flagged)/float64(n) {
+			t.Errorf("%s = %+v, want %d of %d", name, got, flagged, n)
+		}
+	}
+	check("trained cyclegan", d.Trained["cyclegan"], 2, 1)
+	check("left-out pix2pix", d.LeftOut["pix2pix"], 3, 1)
+	check("genuine monet", d.Genuine["monet"], 3, 1)
+	check("genuine degas", d.Genuine["degas"], 1, 0)
+	check("all AI", d.AllAI, 5, 2)
+	check("all genuine", d.AllGenuine, 4, 1)
+	if _, ok := d.Trained["pix2pix"]; ok {
+		t.Error("a left-out generator counted as trained")
+	}
+
+	r := tally(items, false)
+	r.Detector = d
+	r.Model = ModelInfo{Artist: "ai-detector", Version: "0.1.0", Threshold: 0.5}
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"AI detector: flagged as AI-made when score > 0.500000",
+		"pix2pix 1/3 33.33%",
+		"all AI images 2/5 40.00%",
+		"all genuine 1/4 25.00%",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(b.String()), " "), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "AI-generated, called not") {
+		t.Errorf("detector table uses the artist wording:\n%s", b.String())
+	}
+}

@@ -36,7 +36,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "  %-*s %5d  %d\n", w, k, g.N, g.CalledArtist)
 		}
 	}
-	if len(r.AI) > 0 {
+	if d := r.Detector; d != nil {
+		writeDetector(&b, d, r.Model.Threshold)
+	} else if len(r.AI) > 0 {
 		w := nameWidth(sortedKeys(r.AI))
 		fmt.Fprintf(&b, "\n%-*s %9s  %s\n", w+2, "AI-generated, called not "+a, "n", "rate")
 		for _, k := range sortedKeys(r.AI) {
@@ -51,6 +53,47 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeDetector prints a detector's flag rates: per generator seen in training, per generator
+// left out of it, and per folder of genuine paintings (false alarms).
+func writeDetector(b *strings.Builder, d *DetectorResult, threshold float64) {
+	fmt.Fprintf(b, "\nAI detector: flagged as AI-made when score > %.6f\n", threshold)
+	sections := []struct {
+		title string
+		rates map[string]FlagRate
+		all   *FlagRate
+	}{
+		{"AI, generators in training (held-out images)", d.Trained, nil},
+		{"AI, generators left out of training", d.LeftOut, nil},
+		{"", nil, &d.AllAI},
+		{"genuine paintings (false alarms)", d.Genuine, &d.AllGenuine},
+	}
+	var names []string
+	for _, sec := range sections {
+		names = append(names, sec.title)
+		for k := range sec.rates {
+			names = append(names, "  "+k)
+		}
+	}
+	w := nameWidth(names)
+	for _, sec := range sections {
+		if sec.title != "" && len(sec.rates) > 0 {
+			fmt.Fprintf(b, "  %-*s %9s  %s\n", w, sec.title, "flagged", "rate")
+			for _, k := range sortedKeys(sec.rates) {
+				x := sec.rates[k]
+				fmt.Fprintf(b, "    %-*s %4d/%-4d  %6.2f%%\n", w-2, k, x.Flagged, x.N, 100*x.Rate)
+			}
+		}
+		if sec.all != nil && sec.all.N > 0 {
+			name := "all AI images"
+			if sec.rates != nil {
+				name = "all genuine"
+			}
+			fmt.Fprintf(b, "  %-*s %4d/%-4d  %6.2f%%\n", w, name, sec.all.Flagged, sec.all.N,
+				100*sec.all.Rate)
+		}
+	}
 }
 
 // nameWidth is the width of the name column: 42, or the longest name.

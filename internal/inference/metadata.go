@@ -30,6 +30,11 @@ type Preprocessing struct {
 	Layout        string     `json:"layout"`
 }
 
+// DetectorArtist is the registry name of the AI-image detector: a binary model ("AI-made or
+// human-made painting?") trained, registered and activated like an artist model, whose
+// positive class is "AI-made". It is not an artist and cannot be claimed.
+const DetectorArtist = "ai-detector"
+
 // Metadata is the model.json file that sits beside every model.onnx.
 type Metadata struct {
 	Schema        string        `json:"schema"`

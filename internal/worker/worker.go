@@ -386,9 +386,9 @@ func (w *Worker) runBatch(ctx context.Context, c *inference.Cache, bt *batch, de
 	}
 }
 
-// DetectorArtist is the registry name of the AI-image detector: a binary model ("AI-made or
-// not") registered and activated like an artist model. Claims for it are refused at ingest.
-const DetectorArtist = "ai-detector"
+// DetectorArtist is the registry name of the AI-image detector. Claims for it are refused at
+// ingest.
+const DetectorArtist = inference.DetectorArtist
 
 // detectAI scores the batch with the active AI-image detector, on the same input tensor
 // when the detector's preprocessing matches the artist model's. Without an active detector
