@@ -322,28 +322,73 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // PIL.Image.open(f).convert('RGB'). dst must have length
 // 3*spec.Width*spec.Height (CHW); Preprocess panics otherwise. Intermediate
 // buffers are pooled, so steady-state calls allocate little beyond what the
-// Go decoders of non-JPEG formats allocate.
+// Go decoders of non-JPEG formats allocate. It is DecodeFor, Decoded.Tensor
+// and Decoded.Release in one call.
 func Preprocess(data []byte, spec Spec, lim Limits, opt Options, dst []float32) (Info, error) {
+	checkDst(spec, dst)
+	d, err := DecodeFor(data, spec, lim, opt)
+	if err != nil {
+		return d.Info, err
+	}
+	defer d.Release()
+	d.Tensor(spec, dst)
+	return d.Info, nil
+}
+
+func checkDst(spec Spec, dst []float32) {
 	if spec.Width <= 0 || spec.Height <= 0 || len(dst) != 3*spec.Width*spec.Height {
 		panic(fmt.Sprintf("imaging: Preprocess: dst has length %d, spec %dx%d needs %d",
 			len(dst), spec.Width, spec.Height, 3*spec.Width*spec.Height))
 	}
+}
+
+// Decoded is an image decoded for a model input, held in pooled buffers so
+// that the same pixels can serve the model's tensor and other consumers
+// (the worker's provenance hashes) without a second decode. Release must be
+// called once it is no longer used; Image is invalid afterwards.
+type Decoded struct {
+	// Image is the decoded image: Info's size, or smaller when the JPEG fast
+	// path decoded at a reduced scale (see Options.FastScaledDecode).
+	Image RGB
+	Info  Info
+	s     *scratch
+}
+
+// DecodeFor probes and decodes data as Preprocess does for spec's size. On
+// error the returned Decoded holds only what the probe read (Info).
+func DecodeFor(data []byte, spec Spec, lim Limits, opt Options) (*Decoded, error) {
 	info, err := Probe(data, lim)
 	if err != nil {
-		return info, err
+		return &Decoded{Info: info}, err
 	}
 	s := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(s)
 	img, dec, err := decode(data, info, opt, image.Pt(spec.Width, spec.Height), s.dec)
 	s.dec = dec
 	if err != nil {
-		return info, err
+		scratchPool.Put(s)
+		return &Decoded{Info: info}, err
 	}
+	return &Decoded{Image: img, Info: info, s: s}, nil
+}
+
+// Tensor resizes the image to spec's size and writes it normalized to dst
+// (see Preprocess, which panics on the same wrong lengths).
+func (d *Decoded) Tensor(spec Spec, dst []float32) {
+	checkDst(spec, dst)
+	s := d.s
 	s.out = grow(s.out, 3*spec.Width*spec.Height)
 	out := RGB{Pix: s.out, Stride: 3 * spec.Width, Width: spec.Width, Height: spec.Height}
-	s.rz.resizeInto(&out, &img)
+	s.rz.resizeInto(&out, &d.Image)
 	spec.Normalize(&out, dst)
-	return info, nil
+}
+
+// Release returns the buffers to the pool. Calling it twice, or on a failed
+// DecodeFor's result, does nothing.
+func (d *Decoded) Release() {
+	if d.s != nil {
+		scratchPool.Put(d.s)
+		d.s, d.Image = nil, RGB{}
+	}
 }
 
 // Normalize writes src as a CHW float32 tensor to dst:

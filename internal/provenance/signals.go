@@ -85,6 +85,14 @@ type Options struct {
 	Limits imaging.Limits
 	// MetadataOnly skips pixel decoding: no hashes and no spectral score.
 	MetadataOnly bool
+	// Decoded, when set, is data already decoded (the worker's decode for its model):
+	// the pixel signals are computed from it instead of decoding data again. Images
+	// decoded at full scale give exactly Extract's signals. A large JPEG may be decoded at
+	// another reduced scale for a 224-pixel model than Extract picks for SpectralSize;
+	// both are several times SpectralSize, so the hashes barely move (pHash 0 bits, dHash
+	// up to 2 of 64 in TestSharedDecode), but the spectral score, which reads the highest
+	// frequencies, moved by up to 0.35 there.
+	Decoded *imaging.Decoded
 }
 
 // Bounds on the work done per input. They are far above what real files
@@ -147,6 +155,14 @@ func ExtractWith(data []byte, opt Options) (s Signals, err error) {
 		}
 		return s, nil
 	}
+	if d := opt.Decoded; d != nil {
+		s.Width, s.Height = d.Info.Width, d.Info.Height
+		if err := pixelSignals(&s, &d.Image); err != nil {
+			s.DecodeError = clean(err.Error(), maxFieldLen)
+			return s, fmt.Errorf("provenance: pixel signals of %s: %w", s.SHA256[:16], err)
+		}
+		return s, nil
+	}
 	if err := decodePixels(&s, data, lim); err != nil {
 		s.DecodeError = clean(err.Error(), maxFieldLen)
 		return s, fmt.Errorf("provenance: decode %d-byte %s image %s: %w", len(data),
@@ -155,13 +171,8 @@ func ExtractWith(data []byte, opt Options) (s Signals, err error) {
 	return s, nil
 }
 
-// decodePixels fills the pixel signals, turning a panic into an error.
-func decodePixels(s *Signals, data []byte, lim imaging.Limits) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("pixel signals panicked: %v", r)
-		}
-	}()
+// decodePixels decodes data and fills the pixel signals.
+func decodePixels(s *Signals, data []byte, lim imaging.Limits) error {
 	rgb, info, err := imaging.DecodeRGB(data, lim,
 		imaging.Options{FastScaledDecode: true}, image.Pt(SpectralSize, SpectralSize))
 	if info.Width > 0 {
@@ -169,6 +180,20 @@ func decodePixels(s *Signals, data []byte, lim imaging.Limits) (err error) {
 	}
 	if err != nil {
 		return err
+	}
+	return pixelSignals(s, rgb)
+}
+
+// pixelSignals fills the hashes and the spectral score from decoded pixels, turning a panic
+// into an error.
+func pixelSignals(s *Signals, rgb *imaging.RGB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pixel signals panicked: %v", r)
+		}
+	}()
+	if rgb.Width <= 0 || rgb.Height <= 0 {
+		return fmt.Errorf("no pixels (%dx%d)", rgb.Width, rgb.Height)
 	}
 	small := rgb
 	if rgb.Width != SpectralSize || rgb.Height != SpectralSize {

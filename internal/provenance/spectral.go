@@ -57,17 +57,23 @@ func SpectralScore(img *imaging.RGB) float64 {
 	for i := range hann {
 		hann[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/n)
 	}
+	// The 3×3 sums are separable: horizontal sums of three first (edges replicated), then
+	// vertical sums of three of those.
+	h3 := make([]float64, n*n)
+	for y := 0; y < n; y++ {
+		r, o := g[y*n:(y+1)*n], h3[y*n:(y+1)*n]
+		o[0] = 2*r[0] + r[1]
+		for x := 1; x < n-1; x++ {
+			o[x] = r[x-1] + r[x] + r[x+1]
+		}
+		o[n-1] = r[n-2] + 2*r[n-1]
+	}
 	res := make([]float64, n*n)
 	for y := 0; y < n; y++ {
-		for x := 0; x < n; x++ {
-			s := 0.0
-			for dy := -1; dy <= 1; dy++ {
-				yy := min(max(y+dy, 0), n-1)
-				for dx := -1; dx <= 1; dx++ {
-					s += g[yy*n+min(max(x+dx, 0), n-1)]
-				}
-			}
-			res[y*n+x] = (g[y*n+x] - s/9) * hann[x] * hann[y]
+		up, mid, down := h3[max(y-1, 0)*n:], h3[y*n:], h3[min(y+1, n-1)*n:]
+		gr, o, hy := g[y*n:(y+1)*n], res[y*n:(y+1)*n], hann[y]
+		for x := range o {
+			o[x] = (gr[x] - (up[x]+mid[x]+down[x])/9) * hann[x] * hy
 		}
 	}
 	const eps = 1e-6

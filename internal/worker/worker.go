@@ -270,19 +270,23 @@ func (w *Worker) prepare(ctx context.Context, it *item) {
 	t1 := time.Now()
 	p := s.meta.Preprocessing
 	spec := imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
-	it.input = make([]float32, 3*p.Resize[0]*p.Resize[1])
-	if _, err := imaging.Preprocess(data, spec, w.cfg.Limits,
-		imaging.Options{FastScaledDecode: w.cfg.FastDecode,
-			FastMinRatio: w.cfg.FastDecodeMinRatio}, it.input); err != nil {
+	dec, err := imaging.DecodeFor(data, spec, w.cfg.Limits, imaging.Options{
+		FastScaledDecode: w.cfg.FastDecode, FastMinRatio: w.cfg.FastDecodeMinRatio})
+	if err != nil {
 		it.fail("decode", fmt.Errorf("preprocess image %s: %w", it.req.SHA256, err), true)
 		return
 	}
+	defer dec.Release()
+	it.input = make([]float32, 3*p.Resize[0]*p.Resize[1])
+	dec.Tensor(spec, it.input)
 	metrics.Preprocess.WithLabelValues("decode").Observe(time.Since(t1).Seconds())
 
-	// Provenance signals and the duplicate lookup. Metadata that cannot be read is a signal
-	// in itself (recorded as a warning), not a reason to fail the classification.
+	// Provenance signals and the duplicate lookup, from the pixels decoded above. Metadata
+	// that cannot be read is a signal in itself (recorded as a warning), not a reason to fail
+	// the classification.
 	t2 := time.Now()
-	sig, err := provenance.Extract(data)
+	sig, err := provenance.ExtractWith(data, provenance.Options{Limits: w.cfg.Limits,
+		Decoded: dec})
 	if err != nil {
 		w.log.Warn().Err(err).Str("submission_id", it.req.SubmissionID.String()).
 			Msg("provenance signals not extracted")
