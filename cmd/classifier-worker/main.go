@@ -48,6 +48,7 @@ func run(args []string) error {
 		maxModels   int
 		memBudget   string
 		warmup      string
+		spin        bool
 	)
 	host, _ := os.Hostname()
 	lim := imaging.DefaultLimits()
@@ -67,6 +68,9 @@ func run(args []string) error {
 		"ONNX Runtime graph optimisation: all, extended, basic or disabled")
 	fs.Bool(&sc.DisableCPUArena, "disable-cpu-arena", "ORT_DISABLE_CPU_ARENA", false,
 		"turn off ONNX Runtime's CPU memory arena (smaller resident size, slower)")
+	fs.Bool(&spin, "ort-spinning", "ORT_SPINNING", inference.DefaultSpinning,
+		"let ONNX Runtime's threads busy-wait between operators (its default); false leaves "+
+			"the cores to decoding when they are shared, see docs/BENCHMARKS.md")
 	fs.String(&rc.Bucket, "models-bucket", "MODELS_BUCKET", "models",
 		"S3 bucket of registered model files")
 	fs.String(&rc.CacheDir, "model-cache-dir", "MODEL_CACHE_DIR", "",
@@ -117,6 +121,7 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	sc.NoSpinning = !spin
 	cfg.Events = common.Events
 	log, err := common.Logger("classifier-worker")
 	if err != nil {

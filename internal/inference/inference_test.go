@@ -74,6 +74,38 @@ func TestModel(t *testing.T) {
 		}
 	})
 
+	t.Run("SessionOptionsKeepResults", func(t *testing.T) {
+		// Every session knob the worker exposes is accepted by ONNX Runtime and leaves the
+		// logits as they are.
+		input := make([]float32, 2*3*224*224)
+		for i := range input {
+			input[i] = float32(math.Cos(float64(i) * 0.01))
+		}
+		var want []float32
+		for _, sc := range []inference.SessionConfig{cpu,
+			{Device: inference.CPU, IntraOpThreads: 2, InterOpThreads: 1, NoSpinning: true,
+				DisableCPUArena: true, GraphOptimization: "basic"}} {
+			m, err := inference.Load(tiny, sc, log)
+			if err != nil {
+				t.Fatalf("%+v: %v", sc, err)
+			}
+			if m.InputLen()*2 != len(input) {
+				t.Fatalf("tiny model input %d values, test assumes %d", m.InputLen(), len(input)/2)
+			}
+			got, err := m.Run(input, 2)
+			m.Close()
+			if err != nil {
+				t.Fatalf("%+v: %v", sc, err)
+			}
+			if want == nil {
+				want = got
+			} else if math.Abs(float64(got[0]-want[0])) > 1e-5 ||
+				math.Abs(float64(got[1]-want[1])) > 1e-5 {
+				t.Fatalf("%+v: logits %v, default session %v", sc, got, want)
+			}
+		}
+	})
+
 	t.Run("WrongInputLength", func(t *testing.T) {
 		m, err := inference.Load(tiny, cpu, log)
 		if err != nil {

@@ -29,7 +29,16 @@ type SessionConfig struct {
 	// DisableCPUArena turns off ONNX Runtime's CPU memory arena, which keeps freed memory
 	// for reuse: off trades speed for a smaller resident size when many models come and go.
 	DisableCPUArena bool
+	// NoSpinning stops ONNX Runtime's pool threads from busy-waiting for work between
+	// operators and runs (their default). Spinning shortens a lone session's latency a
+	// little; in a worker whose decoding and database work share the cores it burns the
+	// time they need.
+	NoSpinning bool
 }
+
+// DefaultSpinning is the classifier worker's default for spinning (its -ort-spinning flag),
+// chosen by `make bench` on a 2-core machine (docs/BENCHMARKS.md).
+const DefaultSpinning = true
 
 func (sc SessionConfig) optLevel() (ort.GraphOptimizationLevel, error) {
 	switch sc.GraphOptimization {
@@ -169,6 +178,15 @@ func newSession(data []byte, meta Metadata, sc SessionConfig, log zerolog.Logger
 	if sc.DisableCPUArena {
 		if err := opts.SetCpuMemArena(false); err != nil {
 			return nil, fmt.Errorf("disable cpu arena: %w", err)
+		}
+	}
+
+	if sc.NoSpinning {
+		for _, k := range []string{"session.intra_op.allow_spinning",
+			"session.inter_op.allow_spinning"} {
+			if err := opts.AddSessionConfigEntry(k, "0"); err != nil {
+				return nil, fmt.Errorf("set %s=0: %w", k, err)
+			}
 		}
 	}
 
