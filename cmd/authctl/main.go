@@ -23,6 +23,8 @@ commands:
   status    print a submission as JSON
   events    create (setup) or delete the JetStream streams and consumers
   eval      score a model on labelled image folders; print the confusion matrix and AI rates
+  attribution  rank held-out images of several artists with their models; print how often
+            the true artist comes first
   models    register, activate, roll back and list model versions
   references  register known works for near-duplicate detection
 
@@ -46,6 +48,8 @@ func main() {
 		err = eventsCmd(args)
 	case "eval":
 		err = evalCmd(args)
+	case "attribution":
+		err = attributionCmd(args)
 	case "models":
 		err = modelsCmd(args)
 	case "references":

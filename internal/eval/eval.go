@@ -285,14 +285,7 @@ func Spec(meta inference.Metadata) imaging.Spec {
 
 // score preprocesses and runs the items in batches, filling logit, score and decision.
 func score(ctx context.Context, m *inference.Model, cfg Config, items []*item) error {
-	bs := cfg.BatchSize
-	if bs <= 0 {
-		bs = 16
-	}
-	conc := cfg.Concurrency
-	if conc <= 0 {
-		conc = runtime.GOMAXPROCS(0)
-	}
+	bs, conc := batchDefaults(cfg.BatchSize, cfg.Concurrency)
 	lim := cfg.Limits
 	if lim == (imaging.Limits{}) {
 		lim = imaging.DefaultLimits()
@@ -318,6 +311,17 @@ func score(ctx context.Context, m *inference.Model, cfg Config, items []*item) e
 		}
 	}
 	return nil
+}
+
+// batchDefaults fills in Config's defaults for the batch size and the concurrency.
+func batchDefaults(bs, conc int) (int, int) {
+	if bs <= 0 {
+		bs = 16
+	}
+	if conc <= 0 {
+		conc = runtime.GOMAXPROCS(0)
+	}
+	return bs, conc
 }
 
 func preprocessAll(batch []*item, spec imaging.Spec, lim imaging.Limits, input []float32,

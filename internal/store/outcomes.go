@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,34 @@ type Attribution struct {
 	ModelVersion string  `json:"model_version"`
 	Probability  float64 `json:"probability"`
 	Share        float64 `json:"share"`
+}
+
+// RankAttributions orders candidates by probability (ties by artist name), numbers them
+// from 1 and adds each one's share of the summed probabilities; it keeps at most max of them
+// (all when max <= 0). The binary models' probabilities are calibrated one by one, so the
+// share is the figure comparable across artists. The worker and `authctl attribution` rank
+// with it.
+func RankAttributions(cands []Attribution, max int) []Attribution {
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].Probability != cands[j].Probability {
+			return cands[i].Probability > cands[j].Probability
+		}
+		return cands[i].Artist < cands[j].Artist
+	})
+	var total float64
+	for _, c := range cands {
+		total += c.Probability
+	}
+	for i := range cands {
+		cands[i].Rank = i + 1
+		if total > 0 {
+			cands[i].Share = cands[i].Probability / total
+		}
+	}
+	if max > 0 && len(cands) > max {
+		cands = cands[:max]
+	}
+	return cands
 }
 
 // Alert is raised for an artwork once per reason.

@@ -481,34 +481,8 @@ func (w *Worker) attribute(ctx context.Context, c *inference.Cache, bt *batch) {
 		}
 	}
 	for i, it := range want {
-		it.attrib = rank(probs[i])
+		it.attrib = store.RankAttributions(probs[i], maxAttributions)
 	}
-}
-
-// rank orders candidates by probability and adds each one's share of the total; the binary
-// models' probabilities are calibrated one by one, so the share is the comparable figure
-// across artists.
-func rank(cands []store.Attribution) []store.Attribution {
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].Probability != cands[j].Probability {
-			return cands[i].Probability > cands[j].Probability
-		}
-		return cands[i].Artist < cands[j].Artist
-	})
-	var total float64
-	for _, c := range cands {
-		total += c.Probability
-	}
-	for i := range cands {
-		cands[i].Rank = i + 1
-		if total > 0 {
-			cands[i].Share = cands[i].Probability / total
-		}
-	}
-	if len(cands) > maxAttributions {
-		cands = cands[:maxAttributions]
-	}
-	return cands
 }
 
 // maxAttributions bounds the candidates stored per submission.
