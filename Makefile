@@ -7,7 +7,7 @@ GO_TEST_FLAGS ?= -count=1 -p 2 -timeout 20m
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_\/-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_\/-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## install or reuse every dependency (cached under ~/.cache/artauth) and start services
@@ -48,6 +48,44 @@ train/monet: deps ## retrain the shipped Monet model's recipe into .train/ (abou
 		--positive $(ART)/monet --negative $(ART)/other_artists \
 		--arch resnet18 --size 128 --lr 1e-3 --stop-patience 8 --weights-dtype float16 \
 		--out .train/monet/0.1.0 --force
+
+DETECTOR ?= models/ai-detector/0.1.0
+AI_GENS := cyclegan-resnet_kaggle-exp2_konstantine25b cyclegan-unet-ngf16_kaggle-exp4_konstantine25b \
+	stylepix2pix-monet-label_jrtaloma
+VG_AI := $(ART)/ai_other_style/stylepix2pix-vangogh-label_jrtaloma
+
+.PHONY: eval/ai-detector
+eval/ai-detector: build ## evaluate the shipped AI-image detector on its held-out split, per generator
+	@$(ENV) bin/authctl eval -model $(DETECTOR) -check-golden \
+		-positive $(ART)/ai_monet_style -positive $(ART)/ai_other_style \
+		-negative $(ART)/monet -negative $(ART)/other_artists \
+		-split $(DETECTOR)/split.csv -split-part test
+
+# The leave-one-generator-out detectors are not shipped: `make train/shipped` makes them.
+.PHONY: eval/ai-detector-logo
+eval/ai-detector-logo: build ## evaluate the leave-one-generator-out detectors in .train/
+	@set -e; $(ENV) for g in cyclegan-resnet cyclegan-unet stylepix2pix; do \
+		d=.train/ai-detector/0.1.0-logo-$$g; \
+		pos=; ai=; for full in $(AI_GENS); do case $$full in \
+			$$g*) ai="$$ai -ai $(ART)/ai_monet_style/$$full";; \
+			*) pos="$$pos -positive $(ART)/ai_monet_style/$$full";; esac; done; \
+		if [ $$g = stylepix2pix ]; then ai="$$ai -ai $(VG_AI)"; else pos="$$pos -positive $(VG_AI)"; fi; \
+		echo "== generator left out: $$g"; \
+		bin/authctl eval -model $$d $$pos $$ai -negative $(ART)/monet \
+			-negative $(ART)/other_artists -split $$d/split.csv -split-part test $(EVAL_FLAGS); \
+	done
+
+ATTRIBUTION_MODELS := monet@0.1.0 vangogh@0.1.0 cezanne@0.1.0
+
+.PHONY: eval/attribution
+eval/attribution: build ## rank held-out paintings by Monet, Van Gogh and Cezanne with the three models
+	@$(ENV) bin/authctl attribution -models-dir models $(addprefix -model ,$(ATTRIBUTION_MODELS)) \
+		-images monet=$(ART)/monet -images vangogh=$(ART)/other_artists/vincent_van_gogh \
+		-images cezanne=$(ART)/other_artists/paul_cezanne
+
+.PHONY: train/shipped
+train/shipped: deps ## retrain the detector, its leave-one-generator-out variants, Van Gogh and Cezanne into .train/ (about 1.5 h)
+	training/train_shipped.sh
 
 .PHONY: fmt
 fmt: ## gofmt every Go file

@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image/jpeg"
@@ -27,12 +29,14 @@ import (
 
 	"github.com/artauth/artauth/internal/alerts"
 	"github.com/artauth/artauth/internal/blob"
+	"github.com/artauth/artauth/internal/eval"
 	"github.com/artauth/artauth/internal/events"
 	"github.com/artauth/artauth/internal/imaging"
 	"github.com/artauth/artauth/internal/inference"
 	"github.com/artauth/artauth/internal/ingest"
 	"github.com/artauth/artauth/internal/store"
 	"github.com/artauth/artauth/internal/testenv"
+	"github.com/artauth/artauth/internal/verdict"
 )
 
 type stack struct {
@@ -85,9 +89,19 @@ func (h *hookReceiver) has(artwork uuid.UUID, reason string) bool {
 	return false
 }
 
+// testModels are the models most tests serve: monet by a ResNet-101 (the published
+// architecture), vangogh by a tiny CNN; both untrained.
+func testModels(t *testing.T) map[string]string {
+	return map[string]string{
+		"monet":   filepath.Join(testenv.Models(t, "resnet101"), "monet", "1.0.0"),
+		"vangogh": filepath.Join(testenv.Models(t, "tiny"), "vangogh", "1.0.0"),
+	}
+}
+
 // start builds the binaries and runs them with configuration from the environment, as an
-// operator would.
-func start(t *testing.T) *stack {
+// operator would; models maps each artist to the model version directory registered and
+// activated for it.
+func start(t *testing.T, models map[string]string) *stack {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
@@ -95,12 +109,6 @@ func start(t *testing.T) *stack {
 	nc, js, cfg, natsURL := testenv.NATS(t)
 	s3 := testenv.S3(t, natsURL, cfg.S3Subject)
 	ortLib := testenv.ORT(t)
-
-	// monet is served by a ResNet-101 (the published architecture), vangogh by a tiny CNN.
-	models := map[string]string{
-		"monet":   filepath.Join(testenv.Models(t, "resnet101"), "monet", "1.0.0"),
-		"vangogh": filepath.Join(testenv.Models(t, "tiny"), "vangogh", "1.0.0"),
-	}
 
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin, "./cmd/ingest", "./cmd/classifier-worker",
@@ -141,8 +149,12 @@ func start(t *testing.T) *stack {
 
 	// Models go through the registry as an operator would put them there.
 	for artist, dir := range models {
+		meta, _, err := inference.ReadMetadata(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, args := range [][]string{{"models", "register", dir},
-			{"models", "activate", artist + "@1.0.0"}} {
+			{"models", "activate", artist + "@" + meta.Version}} {
 			cmd := exec.Command(filepath.Join(bin, "authctl"), args...)
 			cmd.Env = env
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -284,7 +296,7 @@ func read(t *testing.T, path string) []byte {
 }
 
 func TestEndToEnd(t *testing.T) {
-	s := start(t)
+	s := start(t, testModels(t))
 	ctx := context.Background()
 	monets := testenv.ArtImages(t, "monet", 3)
 	vangoghs := testenv.ArtImages(t, "other_artists/vincent_van_gogh", 1)
@@ -584,7 +596,7 @@ func hasReason(v store.SubmissionView, code string) bool {
 }
 
 func TestProvenanceAndAlerts(t *testing.T) {
-	s := start(t)
+	s := start(t, testModels(t))
 	ai := read(t, testenv.ArtImages(t, "ai_monet_style/stylepix2pix-monet-label_jrtaloma", 1)[0])
 	painting := read(t, testenv.ArtImages(t, "monet", 20)[19])
 
@@ -645,4 +657,86 @@ func TestProvenanceAndAlerts(t *testing.T) {
 			t.Fatalf("attributions %+v: want monet and vangogh ranked", v.Attributions)
 		}
 	})
+}
+
+// TestShippedDetector serves the shipped Monet model and the shipped AI-image detector
+// (models/), and uploads as Monets images from the detector's held-out test split: an AI
+// imitation the detector flags when run directly must end as a suspected AI imitation with
+// the detector's reason, an alert row, a NATS alert and a signed webhook; a genuine Monet it
+// does not flag must not.
+func TestShippedDetector(t *testing.T) {
+	root := filepath.Join(testenv.Repo(t), "models")
+	detDir := filepath.Join(root, "ai-detector", "0.1.0")
+	s := start(t, map[string]string{"monet": filepath.Join(root, "monet", "0.1.0"),
+		inference.DetectorArtist: detDir})
+	split, err := eval.ReadSplit(filepath.Join(detDir, "split.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pick returns the first held-out image under sub whose direct detector decision is
+	// flagged.
+	pick := func(sub string, flagged bool) ([]byte, float64) {
+		t.Helper()
+		for _, f := range testenv.ArtImages(t, sub, 0) {
+			data := read(t, f)
+			sum := sha256.Sum256(data)
+			if split.Parts[hex.EncodeToString(sum[:])] != "test" {
+				continue
+			}
+			if _, score := s.directScore(inference.DetectorArtist, data); (score >
+				s.threshold(inference.DetectorArtist)) == flagged {
+				return data, score
+			}
+		}
+		t.Fatalf("no held-out image under %s with detector decision flagged=%v", sub, flagged)
+		return nil, 0
+	}
+
+	t.Run("AIImitationFlaggedByDetector", func(t *testing.T) {
+		ai, score := pick("ai_monet_style/cyclegan-resnet_kaggle-exp2_konstantine25b", true)
+		code, resp := s.upload(ai, ingest.Claim{ClaimedArtist: "monet"})
+		if code != http.StatusAccepted {
+			t.Fatalf("upload: %d", code)
+		}
+		v := s.waitDone(resp.SubmissionID)
+		if v.Verdict == nil || v.Verdict.Verdict != verdict.SuspectedAI ||
+			!hasReason(v, verdict.ReasonAIDetector) || hasReason(v, verdict.ReasonMetadataClaim) {
+			t.Fatalf("verdict %+v (direct detector score %.4f)", v.Verdict, score)
+		}
+		if len(v.Alerts) != 1 || v.Alerts[0].Reason != verdict.ReasonAIDetector {
+			t.Fatalf("alerts %+v", v.Alerts)
+		}
+		s.waitAlertMessage(v.ArtworkID, verdict.ReasonAIDetector)
+		testenv.Eventually(t, 30*time.Second, "the signed webhook", func() bool {
+			return s.hooks.has(v.ArtworkID, verdict.ReasonAIDetector)
+		})
+		if s.hooks.badSig != 0 {
+			t.Fatalf("%d deliveries with bad signatures", s.hooks.badSig)
+		}
+	})
+
+	t.Run("GenuineMonetNotFlagged", func(t *testing.T) {
+		painting, score := pick("monet", false)
+		code, resp := s.upload(painting, ingest.Claim{ClaimedArtist: "monet"})
+		if code != http.StatusAccepted {
+			t.Fatalf("upload: %d", code)
+		}
+		v := s.waitDone(resp.SubmissionID)
+		if v.Verdict == nil || v.Verdict.Verdict == verdict.SuspectedAI ||
+			hasReason(v, verdict.ReasonAIDetector) || hasReason(v, verdict.ReasonNoDetector) ||
+			len(v.Alerts) != 0 {
+			t.Fatalf("verdict %+v, alerts %+v (direct detector score %.4f)", v.Verdict,
+				v.Alerts, score)
+		}
+	})
+}
+
+// threshold is the decision threshold in the served model's metadata.
+func (s *stack) threshold(artist string) float64 {
+	s.t.Helper()
+	meta, _, err := inference.ReadMetadata(s.models[artist])
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return meta.Threshold
 }
