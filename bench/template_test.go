@@ -1,0 +1,44 @@
+package bench
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/artauth/artauth/internal/testenv"
+)
+
+// TestTemplateRenders fills the benchmark document's template with a summary holding every
+// key a run writes, so that a template mistake fails here in seconds rather than at the end
+// of a long `make bench`.
+func TestTemplateRenders(t *testing.T) {
+	sum := summary{
+		"machine": map[string]any{"cpu": "test cpu", "cores": 2, "memory_gb": 24.0,
+			"go": "go1.x", "onnxruntime": "1.x", "os": "linux"},
+		"measured_at": "2026-01-01T00:00:00Z", "note": "", "torch_version": "1.x",
+		"model": "resnet101", "batch_size": 8, "threads": 2, "images": 64,
+		"worker_spinning": true, "jpeg_24mp_bytes": 1000,
+	}
+	for _, k := range []string{"pipeline_img_per_s", "raw_ort_img_per_s",
+		"pipeline_to_raw_ratio", "torch_img_per_s", "pipeline_to_torch_ratio",
+		"raw_ort_spinning_img_per_s", "raw_ort_no_spinning_img_per_s",
+		"pipeline_spinning_img_per_s", "pipeline_no_spinning_img_per_s",
+		"pipeline_with_startup_img_per_s", "preprocess_24mp_ms", "stdlib_decode_24mp_ms",
+		"preprocess_speedup", "preprocess_24mp_ratio2_ms", "preprocess_ratio2_speedup",
+		"preprocess_24mp_exact_ms", "preprocess_exact_speedup", "churn_models",
+		"churn_budget", "churn_peak_rss_mb", "churn_img_per_s", "churn_base_rss_mb",
+		"churn_images", "churn_max_resident_models",
+		"attribution_1_models_ms_per_image", "attribution_10_models_ms_per_image",
+		"attribution_100_models_ms_per_image", "attribution_1_models_baseline_ms_per_image",
+		"attribution_10_models_baseline_ms_per_image",
+		"attribution_100_models_baseline_ms_per_image"} {
+		sum[k] = 1.5
+	}
+	doc, err := render(filepath.Join(testenv.Repo(t), "bench", "BENCHMARKS.md.tmpl"), sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(doc), "<no value>") || !strings.Contains(string(doc), "test cpu") {
+		t.Fatalf("rendered document:\n%s", doc)
+	}
+}
