@@ -59,10 +59,28 @@ fi
 VERSION=$(basename "$MODEL_DIR")
 "$ROOT/bin/authctl" models register "$MODEL_DIR" >/dev/null
 "$ROOT/bin/authctl" models activate "monet@$VERSION" >/dev/null
+
+# The shipped AI-image detector runs on every image when it shares the Monet model's input
+# (both 128 px); docs/AI_DETECTION.md gives its figures.
+DETECTOR_DIR="$ROOT/models/ai-detector/0.1.0"
+IMAGES=("$ROOT"/demo/images/*.jpg)
+if [ -f "$DETECTOR_DIR/model.onnx" ] && [ "$VERSION" != 0.0.0-untrained ]; then
+	"$ROOT/bin/authctl" models register "$DETECTOR_DIR" >/dev/null
+	"$ROOT/bin/authctl" models activate ai-detector@0.1.0 >/dev/null
+	NOTE="$NOTE
+The AI-image detector ai-detector@0.1.0 scored every image (AI SCORE). On its test split it flagged half of the AI imitations and about one genuine painting in ten (docs/AI_DETECTION.md): expect misses and false alarms."
+	# Two AI-made "Monets" from the detector's held-out test split, read from the shared data
+	# set (third-party images, not copied into the repository).
+	ART=${ARTAUTH_ART_DIR:-$ROOT/../shared/data/art}
+	for f in cyclegan-resnet_kaggle-exp2_konstantine25b/konstantine25b__data--images_exp2--a86f13ae99.jpg \
+		cyclegan-unet-ngf16_kaggle-exp4_konstantine25b/konstantine25b__data--images_exp4--350d2a84d5.jpg; do
+		[ -f "$ART/ai_monet_style/$f" ] && IMAGES+=("$ART/ai_monet_style/$f")
+	done
+fi
 "$ROOT/bin/classifier-worker" >"$RUN/worker.log" 2>&1 &
 pids+=($!)
 
-echo "demo: uploading $(ls "$ROOT"/demo/images/*.jpg | wc -l) images claimed as Monet (logs in .demo/)"
+echo "demo: uploading ${#IMAGES[@]} images claimed as Monet (logs in .demo/)"
 echo
 "$ROOT/bin/authctl" submit -artist monet -wait -timeout 5m -note "
-$NOTE" "$ROOT"/demo/images/*.jpg
+$NOTE" "${IMAGES[@]}"

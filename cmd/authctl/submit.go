@@ -81,20 +81,26 @@ func submitCmd(args []string) error {
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tCLAIMED ARTIST\tMODEL\tVERSION\tSCORE\tDECISION\tVERDICT")
+	fmt.Fprintln(tw, "IMAGE\tCLAIMED ARTIST\tMODEL\tVERSION\tSCORE\tDECISION\tAI SCORE\tVERDICT")
 	for i, v := range views {
 		if v.Result == nil {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tfailed: %s\n", rows[i].file, v.ClaimedArtist,
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tfailed: %s\t-\t-\n", rows[i].file, v.ClaimedArtist,
 				v.FailureReason)
 			continue
 		}
 		r := v.Result
-		verdict := "-"
+		verdict, ai := "-", "-"
 		if v.Verdict != nil {
 			verdict = v.Verdict.Verdict
+			var scores struct {
+				AI *float64 `json:"ai_detector"`
+			}
+			if json.Unmarshal(v.Verdict.Scores, &scores) == nil && scores.AI != nil {
+				ai = fmt.Sprintf("%.4f", *scores.AI)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%s\t%s\n", rows[i].file, v.ClaimedArtist,
-			r.ModelArtist, r.ModelVersion, r.Score, r.Decision, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%s\t%s\t%s\n", rows[i].file, v.ClaimedArtist,
+			r.ModelArtist, r.ModelVersion, r.Score, r.Decision, ai, verdict)
 	}
 	tw.Flush()
 	if note != "" {
