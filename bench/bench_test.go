@@ -287,7 +287,7 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 		return float64(len(files)) / time.Since(start).Seconds()
 	}
 
-	var startup []float64
+	var startup, serverCPU []float64
 	pipeline := func(round int, sc inference.SessionConfig) float64 {
 		cache := inference.NewCache(inference.CacheConfig{Session: sc,
 			WarmupBatchSizes: []int{batchSize}}, s.reg.Fetch, s.log)
@@ -312,7 +312,10 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 			WorkerID: fmt.Sprintf("bench-%d", round)}, []*inference.Cache{cache})
 		// Polling is Postgres work on the cores being measured: keep it rare. The steady
 		// state is timed from the results' commit times, not from this loop.
-		withStartup := float64(n) / s.drain(t, w, n, 100*time.Millisecond, nil).Seconds()
+		cpu0 := serverCPUSeconds()
+		took := s.drain(t, w, n, 100*time.Millisecond, nil)
+		serverCPU = append(serverCPU, (serverCPUSeconds()-cpu0)/took.Seconds())
+		withStartup := float64(n) / took.Seconds()
 		// Steady state, as the raw run measures it (after a warm-up batch): the images
 		// committed after the first batch, over the time from the first commit to the last.
 		// It leaves out the worker's start (opening the consumer, the first fetch and the
@@ -360,6 +363,8 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 	sum["pipeline_spinning_img_per_s"] = ps[0]
 	sum["pipeline_no_spinning_img_per_s"] = ps[1]
 	sum["worker_spinning"] = !workerSession.NoSpinning
+	// The co-located servers' share of the machine during the worker's runs, in cores.
+	sum["servers_cores_busy"] = (serverCPU[w] + serverCPU[w+2]) / 2
 	sum["batch_size"] = batchSize
 	sum["threads"] = threads
 	sum["images"] = len(files)
@@ -592,6 +597,37 @@ func attribution(t *testing.T, sum summary) {
 }
 
 // rssMB reads this process's resident set size.
+// serverCPUSeconds sums the CPU time (user and system) used so far by the Postgres, NATS and
+// versitygw processes of this machine: the servers a deployment runs elsewhere.
+func serverCPUSeconds() float64 {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks float64
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15); comm may hold spaces.
+		open, end := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+		if open < 0 || end < open {
+			continue
+		}
+		switch comm := string(b[open+1 : end]); {
+		case comm == "postgres", comm == "nats-server", comm == "versitygw":
+		default:
+			continue
+		}
+		f := strings.Fields(string(b[end+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(f[11], 64)
+		sys, _ := strconv.ParseFloat(f[12], 64)
+		ticks += u + sys
+	}
+	return ticks / 100 // USER_HZ is 100 on Linux
+}
+
 func rssMB() float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
