@@ -75,7 +75,7 @@ eval/ai-detector-logo: build ## evaluate the leave-one-generator-out detectors i
 			-negative $(ART)/other_artists -split $$d/split.csv -split-part test $(EVAL_FLAGS); \
 	done
 
-ATTRIBUTION_MODELS := monet@0.1.0 vangogh@0.1.0 cezanne@0.1.0
+ATTRIBUTION_MODELS := cezanne@0.1.0 monet@0.1.0 vangogh@0.1.0
 
 .PHONY: eval/attribution
 eval/attribution: build ## rank held-out paintings by Monet, Van Gogh and Cezanne with the three models
