@@ -71,6 +71,8 @@ type item struct {
 	ready       time.Time // preprocessed, waiting for its batch
 	model       *served
 	input       []float32
+	detInput    []float32 // the detector's own tensor, when its input differs from the model's
+	detPrep     inference.Preprocessing
 	result      *store.Result
 	signals     *provenance.Signals
 	dups        []store.Duplicate
@@ -279,6 +281,16 @@ func (w *Worker) prepare(ctx context.Context, it *item) {
 	defer dec.Release()
 	it.input = make([]float32, 3*p.Resize[0]*p.Resize[1])
 	dec.Tensor(spec, it.input)
+	if det := w.detector(); det != nil && det.meta.Preprocessing != p {
+		// The detector takes another input: its tensor comes from the same decode (made for
+		// the artist model's size, so with FAST_DECODE a large JPEG may be decoded at a
+		// smaller scale than the detector's own evaluation used).
+		dp := det.meta.Preprocessing
+		it.detPrep = dp
+		it.detInput = make([]float32, 3*dp.Resize[0]*dp.Resize[1])
+		dec.Tensor(imaging.Spec{Height: dp.Resize[0], Width: dp.Resize[1], Mean: dp.Mean,
+			Std: dp.Std}, it.detInput)
+	}
 	metrics.Preprocess.WithLabelValues("decode").Observe(time.Since(t1).Seconds())
 
 	// Provenance signals and the duplicate lookup, from the pixels decoded above. Metadata
@@ -385,7 +397,7 @@ func (w *Worker) runBatch(ctx context.Context, c *inference.Cache, bt *batch, de
 	}
 	w.attribute(ctx, c, bt)
 	for _, it := range bt.items {
-		it.input = nil // the tensor is no longer needed; let it go before the commit
+		it.input, it.detInput = nil, nil // no longer needed; let them go before the commit
 		w.decide(it, bt.model)
 	}
 }
@@ -394,34 +406,50 @@ func (w *Worker) runBatch(ctx context.Context, c *inference.Cache, bt *batch, de
 // ingest.
 const DetectorArtist = inference.DetectorArtist
 
-// detectAI scores the batch with the active AI-image detector, on the same input tensor
-// when the detector's preprocessing matches the artist model's. Without an active detector
-// it does nothing, and verdicts say that AI imitation was not checked.
+// detector returns the active AI-image detector, or nil. The active set is kept fresh by
+// notices and polling; a missing detector is not looked up in the registry on every batch,
+// as an unknown artist would be.
+func (w *Worker) detector() *served {
+	w.active.mu.RLock()
+	defer w.active.mu.RUnlock()
+	return w.active.byArtist[DetectorArtist]
+}
+
+// detectAI scores the batch with the active AI-image detector: on the batch's input tensor
+// when the detector's preprocessing matches the artist model's, otherwise on the tensors
+// prepare made for it. Without an active detector it does nothing, and verdicts say that AI
+// imitation was not checked; so do the verdicts of images prepared before a detector with
+// another input was activated.
 func (w *Worker) detectAI(ctx context.Context, c *inference.Cache, bt *batch,
 	input []float32) error {
-	// The active set is kept fresh by notices and polling; a missing detector is not looked up
-	// in the registry on every batch, as an unknown artist would be.
-	w.active.mu.RLock()
-	det := w.active.byArtist[DetectorArtist]
-	w.active.mu.RUnlock()
+	det := w.detector()
 	if det == nil {
 		return nil
 	}
+	items := bt.items
 	if det.meta.Preprocessing != bt.model.meta.Preprocessing {
-		// Detectors are trained with the recipe's transform; a detector with another input
-		// would need its own tensors, which is not implemented.
-		return fmt.Errorf("detector %s preprocesses differently from %s", det.ref, bt.model.ref)
+		items = nil
+		input = input[:0:0]
+		for _, it := range bt.items {
+			if it.detInput != nil && it.detPrep == det.meta.Preprocessing {
+				items = append(items, it)
+				input = append(input, it.detInput...)
+			}
+		}
+		if len(items) == 0 {
+			return nil
+		}
 	}
 	m, release, err := c.Acquire(ctx, det.ref)
 	if err != nil {
 		return err
 	}
 	defer release()
-	logits, err := m.Run(input, len(bt.items))
+	logits, err := m.Run(input, len(items))
 	if err != nil {
 		return err
 	}
-	for i, it := range bt.items {
+	for i, it := range items {
 		p := inference.Sigmoid(logits[i])
 		it.aiScore = &p
 		it.aiThreshold = det.threshold

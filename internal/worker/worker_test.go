@@ -491,3 +491,44 @@ func TestActivation(t *testing.T) {
 		}
 	})
 }
+
+// TestDetectorWithItsOwnInput serves a detector whose input differs from the artist
+// model's (the tiny CNN at 224 px beside the shipped 128 px Monet model): every image must
+// get the detector's score computed on its own tensor, equal to a direct run.
+func TestDetectorWithItsOwnInput(t *testing.T) {
+	b := setup(t, nil)
+	ctx := context.Background()
+	monet := filepath.Join(testenv.Repo(t), "models", "monet", "0.1.0")
+	det := versionDir(t, "vangogh", worker.DetectorArtist, "1.0.0", 0)
+	for _, c := range []struct{ dir, artist, version string }{
+		{monet, "monet", "0.1.0"}, {det, worker.DetectorArtist, "1.0.0"}} {
+		if _, err := b.reg.Register(ctx, c.dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.reg.Activate(ctx, c.artist, c.version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := b.newWorker(t, nil)
+	defer runWorker(t, w)()
+	for _, f := range testenv.ArtImages(t, "monet", 3) {
+		req := b.submit(t, f, "monet")
+		b.publish(t, req)
+		v := b.waitStatus(t, req.SubmissionID, store.StatusClassified)
+		if v.Result.ModelVersion != "0.1.0" ||
+			math.Abs(v.Result.Score-directScore(t, monet, f)) > 1e-6 {
+			t.Fatalf("%s: result %+v, want monet@0.1.0's direct score", f, v.Result)
+		}
+		var scores struct {
+			AI *float64 `json:"ai_detector"`
+		}
+		if v.Verdict == nil || json.Unmarshal(v.Verdict.Scores, &scores) != nil ||
+			scores.AI == nil {
+			t.Fatalf("%s: verdict %+v has no detector score", f, v.Verdict)
+		}
+		if want := directScore(t, det, f); math.Abs(*scores.AI-want) > 1e-6 {
+			t.Fatalf("%s: detector score %.6f, a direct run on its 224 px input gives %.6f",
+				f, *scores.AI, want)
+		}
+	}
+}
