@@ -57,8 +57,35 @@ func checkGolden(t *testing.T, m *inference.Model) {
 // shipped model on its saved test split and on the AI images, through the worker's code.
 // The counts must equal eval.json beside the model and the card must quote the same table.
 func TestShippedModel(t *testing.T) {
+	checkShipped(t, ShippedModel, "MODEL_CARD.md", func(art string) Config {
+		return Config{
+			Positive: []string{filepath.Join(art, "monet")},
+			Negative: []string{filepath.Join(art, "other_artists")},
+			AI:       []string{filepath.Join(art, "ai_monet_style")},
+		}
+	})
+}
+
+// TestShippedDetector does the same for the shipped AI-image detector, whose figures per
+// generator docs/AI_DETECTION.md publishes.
+func TestShippedDetector(t *testing.T) {
+	checkShipped(t, ShippedDetector, "AI_DETECTION.md", func(art string) Config {
+		return Config{
+			Positive: []string{filepath.Join(art, "ai_monet_style"),
+				filepath.Join(art, "ai_other_style")},
+			Negative: []string{filepath.Join(art, "monet"), filepath.Join(art, "other_artists")},
+		}
+	})
+}
+
+// ShippedDetector is the AI-image detector under models/ that docs/AI_DETECTION.md describes.
+const ShippedDetector = "ai-detector@0.1.0"
+
+// checkShipped evaluates a shipped model on its test split with the folders cfg gives and
+// compares the figures with eval.json beside it and the table with the one doc quotes.
+func checkShipped(t *testing.T, spec, doc string, folders func(art string) Config) {
 	root := repoRoot(t)
-	dir, err := ResolveModel(ShippedModel, filepath.Join(root, "models"))
+	dir, err := ResolveModel(spec, filepath.Join(root, "models"))
 	if err != nil {
 		t.Fatalf("shipped model: %v", err)
 	}
@@ -89,12 +116,9 @@ func TestShippedModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Run(context.Background(), m, Config{
-		Positive: []string{filepath.Join(art, "monet")},
-		Negative: []string{filepath.Join(art, "other_artists")},
-		AI:       []string{filepath.Join(art, "ai_monet_style")},
-		Split:    split, SplitPart: "test",
-	})
+	cfg := folders(art)
+	cfg.Split, cfg.SplitPart = split, "test"
+	got, err := Run(context.Background(), m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +139,7 @@ func TestShippedModel(t *testing.T) {
 		{"ai_total", got.AITotal, want.AITotal},
 		{"groups", got.Groups, want.Groups},
 		{"split", got.Split, want.Split},
+		{"detector", got.Detector, want.Detector},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s: this run %+v, eval.json %+v", c.name, c.got, c.want)
@@ -125,11 +150,69 @@ func TestShippedModel(t *testing.T) {
 	if err := got.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	card, err := os.ReadFile(filepath.Join(root, "docs", "MODEL_CARD.md"))
+	text, err := os.ReadFile(filepath.Join(root, "docs", doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(card), table.String()) {
-		t.Errorf("docs/MODEL_CARD.md does not quote this run's table:\n%s", table.String())
+	if !strings.Contains(string(text), table.String()) {
+		t.Errorf("docs/%s does not quote this run's table:\n%s", doc, table.String())
+	}
+}
+
+// ShippedArtists are the artist models under models/ whose fusion docs/ATTRIBUTION.md
+// measures, with the folder of each artist's paintings under the shared data set.
+var ShippedArtists = []struct{ Spec, Images string }{
+	{"cezanne@0.1.0", "other_artists/paul_cezanne"},
+	{"monet@0.1.0", "monet"},
+	{"vangogh@0.1.0", "other_artists/vincent_van_gogh"},
+}
+
+// TestShippedAttribution re-runs the attribution figure of docs/ATTRIBUTION.md: the shipped
+// artist models rank the held-out paintings of their artists. The counts must equal
+// models/attribution.json and the document must quote the same table.
+func TestShippedAttribution(t *testing.T) {
+	root := repoRoot(t)
+	testenv.ORT(t)
+	art := testenv.ArtDir(t)
+	cfg := AttributionConfig{Images: map[string][]string{}}
+	for _, a := range ShippedArtists {
+		dir, err := ResolveModel(a.Spec, filepath.Join(root, "models"))
+		if err != nil {
+			t.Fatalf("shipped model: %v", err)
+		}
+		m := loadModel(t, dir)
+		split, err := ReadSplit(filepath.Join(dir, "split.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Models, cfg.Splits = append(cfg.Models, m), append(cfg.Splits, split)
+		cfg.Images[m.Meta.Artist] = []string{filepath.Join(art, a.Images)}
+	}
+	got, err := Attribution(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "models", "attribution.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want AttributionReport
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatalf("attribution.json: %v", err)
+	}
+	want.Images = nil
+	if !reflect.DeepEqual(got, &want) {
+		t.Errorf("this run %+v\nmodels/attribution.json %+v", got, want)
+	}
+	var table strings.Builder
+	if err := got.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(root, "docs", "ATTRIBUTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), table.String()) {
+		t.Errorf("docs/ATTRIBUTION.md does not quote this run's table:\n%s", table.String())
 	}
 }
