@@ -17,7 +17,10 @@ func TestTemplateRenders(t *testing.T) {
 			"go": "go1.x", "onnxruntime": "1.x", "os": "linux"},
 		"measured_at": "2026-01-01T00:00:00Z", "note": "", "torch_version": "1.x",
 		"model": "resnet101", "batch_size": 8, "threads": 2, "images": 64,
-		"worker_spinning": true, "jpeg_24mp_bytes": 1000,
+		"worker_spinning": true, "jpeg_24mp_bytes": 1000, "rounds": 3,
+		"pipeline_to_raw_ratios": []float64{0.9, 0.95, 1.0}, "raw_baseline_spinning": true,
+		"pipeline_to_raw_ratios_strict": []float64{0.9, 0.95, 1.0},
+		"torch_runs_img_per_s":          []float64{1, 2, 3},
 	}
 	for _, k := range []string{"pipeline_img_per_s", "raw_ort_img_per_s",
 		"pipeline_to_raw_ratio", "torch_img_per_s", "pipeline_to_torch_ratio",
@@ -31,7 +34,8 @@ func TestTemplateRenders(t *testing.T) {
 		"attribution_1_models_ms_per_image", "attribution_10_models_ms_per_image",
 		"attribution_100_models_ms_per_image", "attribution_1_models_baseline_ms_per_image",
 		"attribution_10_models_baseline_ms_per_image",
-		"attribution_100_models_baseline_ms_per_image", "servers_cores_busy"} {
+		"attribution_100_models_baseline_ms_per_image", "servers_cores_busy", "pipeline_to_raw_ratio_min", "pipeline_to_raw_ratio_max",
+		"pipeline_to_raw_ratio_strict"} {
 		sum[k] = 1.5
 	}
 	doc, err := render(filepath.Join(testenv.Repo(t), "bench", "BENCHMARKS.md.tmpl"), sum)
