@@ -67,21 +67,7 @@ func TestBench(t *testing.T) {
 	t.Run("Churn", func(t *testing.T) { churn(t, sum) })
 	t.Run("Attribution", func(t *testing.T) { attribution(t, sum) })
 	t.Run("Preprocess24MP", func(t *testing.T) { preprocess24MP(t, sum) })
-	t.Run("PipelineVsRaw", func(t *testing.T) { pipelineVsRaw(t, sum, files) })
-	t.Run("Torch", func(t *testing.T) { torchBaseline(t, sum, files) })
-
-	ratio := func(a, b string) {
-		x, _ := sum[a].(float64)
-		y, _ := sum[b].(float64)
-		if y > 0 {
-			sum[a+"_over_"+b] = x / y
-		}
-	}
-	ratio("pipeline_img_per_s", "torch_img_per_s")
-	if v, ok := sum["pipeline_img_per_s_over_torch_img_per_s"]; ok {
-		sum["pipeline_to_torch_ratio"] = v
-		delete(sum, "pipeline_img_per_s_over_torch_img_per_s")
-	}
+	t.Run("PipelineVsRawVsTorch", func(t *testing.T) { pipelineVsRaw(t, sum, files) })
 	sum["machine"] = machine()
 	sum["note"] = os.Getenv("ARTAUTH_BENCH_NOTE")
 	sum["measured_at"] = time.Now().UTC().Format(time.RFC3339)
@@ -348,7 +334,8 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 	}
 	n := benchRounds()
 	var rawRuns, pipeRuns [2][]float64
-	var startups, servers, strict []float64
+	var startups, servers, strict, torchRuns, torchRatios []float64
+	var torchVersion string
 	for r := 0; r < n; r++ {
 		var rr, pr [2]float64
 		for i, sc := range []inference.SessionConfig{spin, noSpin} {
@@ -356,11 +343,15 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 			pr[i] = pipeline(2*r+i, sc)
 			rawRuns[i], pipeRuns[i] = append(rawRuns[i], rr[i]), append(pipeRuns[i], pr[i])
 		}
+		tr, version := torchRun(t, files)
+		torchRuns, torchVersion = append(torchRuns, tr), version
+		torchRatios = append(torchRatios, pr[w]/tr)
 		strict = append(strict, pr[w]/max(rr[0], rr[1]))
 		startups = append(startups, startup[len(startup)-2+w])
 		servers = append(servers, serverCPU[len(serverCPU)-2+w])
 		t.Logf("round %d: raw ORT spinning %.2f, not spinning %.2f img/s; pipeline spinning "+
-			"%.2f, not spinning %.2f img/s", r+1, rr[0], rr[1], pr[0], pr[1])
+			"%.2f, not spinning %.2f img/s; PyTorch %.2f img/s", r+1, rr[0], rr[1], pr[0],
+			pr[1], tr)
 	}
 	base := 0
 	if mean(rawRuns[1]) > mean(rawRuns[0]) {
@@ -379,6 +370,11 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 	sum["pipeline_to_raw_ratio_strict"] = median(strict)
 	sum["pipeline_to_raw_ratios_strict"] = strict
 	sum["raw_baseline_spinning"] = base == 0
+	sum["torch_img_per_s"] = mean(torchRuns)
+	sum["torch_runs_img_per_s"] = torchRuns
+	sum["torch_version"] = torchVersion
+	sum["pipeline_to_torch_ratio"] = median(torchRatios)
+	sum["pipeline_to_torch_ratios"] = torchRatios
 	sum["raw_ort_img_per_s"] = mean(rawRuns[base])
 	sum["pipeline_img_per_s"] = mean(pipeRuns[w])
 	sum["raw_ort_spinning_img_per_s"] = mean(rawRuns[0])
@@ -424,32 +420,26 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func torchBaseline(t *testing.T, sum summary, files []string) {
+// torchRun runs the published stack once over files and returns images/s and the version of
+// PyTorch.
+func torchRun(t *testing.T, files []string) (float64, string) {
 	if _, err := exec.Command("/usr/bin/python3", "-c", "import torch").CombinedOutput(); err != nil {
 		testenv.Missing(t, "PyTorch under /usr/bin/python3: %v", err)
 	}
 	args := append([]string{filepath.Join(testenv.Repo(t), "bench", "torch_bench.py"),
 		"--batch", fmt.Sprint(batchSize), "--threads", fmt.Sprint(threads)}, files...)
+	out, err := exec.Command("/usr/bin/python3", args...).Output()
+	if err != nil {
+		t.Fatalf("torch baseline: %v", err)
+	}
 	var res struct {
 		ImgPerS float64 `json:"img_per_s"`
 		Torch   string  `json:"torch"`
 	}
-	// As many runs as the worker had rounds; their mean is the baseline.
-	var runs []float64
-	for r := 0; r < benchRounds(); r++ {
-		out, err := exec.Command("/usr/bin/python3", args...).Output()
-		if err != nil {
-			t.Fatalf("torch baseline: %v", err)
-		}
-		if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
-			t.Fatalf("torch baseline output %q: %v", out, err)
-		}
-		runs = append(runs, res.ImgPerS)
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		t.Fatalf("torch baseline output %q: %v", out, err)
 	}
-	t.Logf("PyTorch runs %.2f img/s", runs)
-	sum["torch_img_per_s"] = mean(runs)
-	sum["torch_runs_img_per_s"] = runs
-	sum["torch_version"] = res.Torch
+	return res.ImgPerS, res.Torch
 }
 
 // make24MP builds a 6000×4000 JPEG (quality 90) from a real painting, upscaled, with a little

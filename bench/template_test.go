@@ -21,6 +21,7 @@ func TestTemplateRenders(t *testing.T) {
 		"pipeline_to_raw_ratios": []float64{0.9, 0.95, 1.0}, "raw_baseline_spinning": true,
 		"pipeline_to_raw_ratios_strict": []float64{0.9, 0.95, 1.0},
 		"torch_runs_img_per_s":          []float64{1, 2, 3},
+		"pipeline_to_torch_ratios":      []float64{1, 2, 3},
 	}
 	for _, k := range []string{"pipeline_img_per_s", "raw_ort_img_per_s",
 		"pipeline_to_raw_ratio", "torch_img_per_s", "pipeline_to_torch_ratio",
