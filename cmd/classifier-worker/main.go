@@ -49,6 +49,7 @@ func run(args []string) error {
 		memBudget   string
 		warmup      string
 		spin        bool
+		instances   int
 	)
 	host, _ := os.Hostname()
 	lim := imaging.DefaultLimits()
@@ -71,6 +72,10 @@ func run(args []string) error {
 	fs.Bool(&spin, "ort-spinning", "ORT_SPINNING", inference.DefaultSpinning,
 		"let ONNX Runtime's threads busy-wait between operators (its default); false leaves "+
 			"the cores to decoding when they are shared, see docs/BENCHMARKS.md")
+	fs.Int(&instances, "instances", "INSTANCES_PER_DEVICE", 1,
+		"sessions per device, each running its own batches; on a CPU keep instances × "+
+			"intra-op threads at most the cores (2 × 1 beat 1 × 2 on 2 cores, "+
+			"docs/BENCHMARKS.md)")
 	fs.String(&rc.Bucket, "models-bucket", "MODELS_BUCKET", "models",
 		"S3 bucket of registered model files")
 	fs.String(&rc.CacheDir, "model-cache-dir", "MODEL_CACHE_DIR", "",
@@ -122,6 +127,9 @@ func run(args []string) error {
 		return err
 	}
 	sc.NoSpinning = !spin
+	if instances < 1 {
+		return fmt.Errorf("-instances %d: want at least 1", instances)
+	}
 	cfg.Events = common.Events
 	log, err := common.Logger("classifier-worker")
 	if err != nil {
@@ -180,10 +188,12 @@ func run(args []string) error {
 				Msg("GPU could not be initialised; FALLING BACK TO CPU")
 			metrics.DeviceFallbacks.WithLabelValues(d.String()).Inc()
 		}
-		c := inference.NewCache(inference.CacheConfig{Session: dsc, MaxModels: maxModels,
-			MaxBytes: budget, WarmupBatchSizes: warm}, reg.Fetch, log)
-		defer c.Close()
-		caches = append(caches, c)
+		for i := 0; i < instances; i++ {
+			c := inference.NewCache(inference.CacheConfig{Session: dsc, MaxModels: maxModels,
+				MaxBytes: budget, WarmupBatchSizes: warm, Instance: i}, reg.Fetch, log)
+			defer c.Close()
+			caches = append(caches, c)
+		}
 	}
 	w, err := worker.New(cfg, st, blobs, js, reg, caches, log)
 	if err != nil {

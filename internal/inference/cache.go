@@ -39,6 +39,10 @@ type CacheConfig struct {
 	// WarmupBatchSizes are run once with zeros after a load, so the first real batch of each
 	// size does not pay for ONNX Runtime's first-run work. Default [1].
 	WarmupBatchSizes []int
+	// Instance numbers the caches of one device when a worker runs several instances of it
+	// (each with its own sessions, running its own batches); 0 for the first. Metrics label
+	// instance i > 0 as device "<device>/<i>".
+	Instance int
 }
 
 // Cache keeps the models of one device loaded, up to its budget, evicting the least recently
@@ -71,7 +75,11 @@ func NewCache(cfg CacheConfig, fetch Fetcher, log zerolog.Logger) *Cache {
 	if len(cfg.WarmupBatchSizes) == 0 {
 		cfg.WarmupBatchSizes = []int{1}
 	}
-	return &Cache{cfg: cfg, fetch: fetch, log: log, dev: cfg.Session.Device.String(),
+	dev := cfg.Session.Device.String()
+	if cfg.Instance > 0 {
+		dev = fmt.Sprintf("%s/%d", dev, cfg.Instance)
+	}
+	return &Cache{cfg: cfg, fetch: fetch, log: log, dev: dev,
 		entries: map[string]*cacheEntry{}}
 }
 

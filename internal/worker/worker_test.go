@@ -532,3 +532,43 @@ func TestDetectorWithItsOwnInput(t *testing.T) {
 		}
 	}
 }
+
+// TestInstancesShareTheQueue runs a worker with two instances of the CPU (two caches, each
+// with its own sessions, as INSTANCES_PER_DEVICE=2 makes): both must take batches, and every
+// image must be scored once.
+func TestInstancesShareTheQueue(t *testing.T) {
+	b := setup(t, nil)
+	var caches []*inference.Cache
+	for i := 0; i < 2; i++ {
+		c := inference.NewCache(inference.CacheConfig{Session: inference.SessionConfig{
+			Device: inference.CPU, IntraOpThreads: 1}, Instance: i}, b.reg.Fetch, b.log)
+		t.Cleanup(c.Close)
+		caches = append(caches, c)
+	}
+	w, err := worker.New(worker.Config{Events: b.cfg, MaxBatch: 2,
+		MaxDelay: 20 * time.Millisecond, FetchWait: 50 * time.Millisecond, WorkerID: "two"},
+		b.st, b.blobs, b.js, b.reg, caches, b.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runWorker(t, w)()
+	var ids []uuid.UUID
+	for _, f := range testenv.ArtImages(t, "monet", 24) {
+		req := b.submit(t, f, "monet")
+		b.publish(t, req)
+		ids = append(ids, req.SubmissionID)
+	}
+	for _, id := range ids {
+		b.waitStatus(t, id, store.StatusClassified)
+	}
+	var n int
+	b.st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM results`).Scan(&n)
+	if n != len(ids) {
+		t.Fatalf("%d results for %d images", n, len(ids))
+	}
+	for i, c := range caches {
+		if len(c.Resident()) == 0 {
+			t.Errorf("instance %d never loaded the model: it took no batch", i)
+		}
+	}
+}
