@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/artauth/artauth/internal/blob"
 	"github.com/artauth/artauth/internal/events"
@@ -228,8 +228,18 @@ func (s *stack) drain(t *testing.T, w *worker.Worker, n int, poll time.Duration,
 	return elapsed
 }
 
-// workerSession is what the classifier worker runs with by default.
-var workerSession = inference.SessionConfig{NoSpinning: !inference.DefaultSpinning}
+// layout is how the benchmark spreads ONNX Runtime over the cores: one session with every
+// core as intra-op threads, or one session per core, each running its own batches (the
+// worker's INSTANCES_PER_DEVICE with ORT_INTRA_OP_THREADS=1).
+type layout struct {
+	name               string
+	instances, threads int
+}
+
+var layouts = []layout{
+	{"one session, 2 intra-op threads", 1, threads},
+	{"2 sessions, 1 intra-op thread each", threads, 1},
+}
 
 func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 	s := newStack(t)
@@ -242,19 +252,24 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 	if _, err := s.reg.Activate(ctx, "monet", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
-	spin := inference.SessionConfig{Device: inference.CPU, IntraOpThreads: threads,
-		InterOpThreads: 1}
-	noSpin := spin
-	noSpin.NoSpinning = true
+	session := func(l layout) inference.SessionConfig {
+		return inference.SessionConfig{Device: inference.CPU, IntraOpThreads: l.threads,
+			InterOpThreads: 1}
+	}
 
-	// Raw ONNX Runtime: the same images, already preprocessed, in batches of the same size.
-	raw := func(sc inference.SessionConfig) float64 {
-		m, err := inference.Load(dir, sc, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
+	// Raw ONNX Runtime: the same images, already preprocessed, in batches of the same size,
+	// each session taking the next batch as soon as it is free.
+	raw := func(l layout) float64 {
+		var ms []*inference.Model
+		for i := 0; i < l.instances; i++ {
+			m, err := inference.Load(dir, session(l), zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ms = append(ms, m)
 		}
-		defer m.Close()
-		per := m.InputLen()
+		per := ms[0].InputLen()
 		tensor := make([]float32, len(files)*per)
 		spec := imaging.ImageNetSpec(224, 224)
 		for i, f := range files {
@@ -263,29 +278,49 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 				t.Fatal(err)
 			}
 		}
-		m.Run(tensor[:batchSize*per], batchSize) // warm-up, as the worker's cache does
-		start := time.Now()
+		for _, m := range ms {
+			m.Run(tensor[:batchSize*per], batchSize) // warm-up, as the worker's cache does
+		}
+		next := make(chan int, len(files)/batchSize+1)
 		for i := 0; i < len(files); i += batchSize {
-			n := min(batchSize, len(files)-i)
-			if _, err := m.Run(tensor[i*per:(i+n)*per], n); err != nil {
-				t.Fatal(err)
-			}
+			next <- i
+		}
+		close(next)
+		start := time.Now()
+		var g errgroup.Group
+		for _, m := range ms {
+			g.Go(func() error {
+				for i := range next {
+					n := min(batchSize, len(files)-i)
+					if _, err := m.Run(tensor[i*per:(i+n)*per], n); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
 		}
 		return float64(len(files)) / time.Since(start).Seconds()
 	}
 
 	var startup, serverCPU []float64
-	pipeline := func(round int, sc inference.SessionConfig) float64 {
-		cache := inference.NewCache(inference.CacheConfig{Session: sc,
-			WarmupBatchSizes: []int{batchSize}}, s.reg.Fetch, s.log)
-		defer cache.Close()
-		// Load and warm the model first: model loading is measured elsewhere.
-		_, release, err := cache.Acquire(ctx, inference.Ref{Artist: "monet",
-			Version: "1.0.0", SHA256: m0.SHA256})
-		if err != nil {
-			t.Fatal(err)
+	pipeline := func(round int, l layout) float64 {
+		var caches []*inference.Cache
+		for i := 0; i < l.instances; i++ {
+			cache := inference.NewCache(inference.CacheConfig{Session: session(l),
+				WarmupBatchSizes: []int{batchSize}, Instance: i}, s.reg.Fetch, s.log)
+			defer cache.Close()
+			// Load and warm the model first: model loading is measured elsewhere.
+			_, release, err := cache.Acquire(ctx, inference.Ref{Artist: "monet",
+				Version: "1.0.0", SHA256: m0.SHA256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			release()
+			caches = append(caches, cache)
 		}
-		release()
 		s.reset(t)
 		data := make([][]byte, len(files))
 		artists := make([]string, len(files))
@@ -296,7 +331,7 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 		n := s.enqueue(t, data, artists)
 		w := s.w(worker.Config{Events: s.cfg, MaxBatch: batchSize,
 			MaxDelay: 50 * time.Millisecond, FetchWait: 100 * time.Millisecond,
-			WorkerID: fmt.Sprintf("bench-%d", round)}, []*inference.Cache{cache})
+			WorkerID: fmt.Sprintf("bench-%d", round)}, caches)
 		// Polling is Postgres work on the cores being measured: keep it rare. The steady
 		// state is timed from the results' commit times, not from this loop.
 		cpu0 := serverCPUSeconds()
@@ -321,69 +356,80 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 	}
 
 	// Interleave the runs, so that drift of the machine hits every variant alike: each
-	// round runs raw and pipeline with spinning, then both without. ONNX Runtime's pool
-	// threads spin between operators by default. The baseline is the raw setting that was
-	// faster over all rounds; the pipeline is the worker's default (workerSession). These
-	// machines are noisy (single rounds gave ratios from 0.85 to 1.1), so the ratio reported
-	// is the median of the rounds' ratios, with their range. Taking in each round the faster
-	// of its two raw runs instead would pick the luckier of two noisy measurements of nearly
-	// the same speed, which biases the baseline upwards; that stricter figure is reported too.
-	w := 0
-	if workerSession.NoSpinning {
-		w = 1
-	}
+	// round runs raw and pipeline in each layout, then PyTorch. These machines are noisy
+	// (single rounds gave worker/raw ratios from 0.85 to 1.1), so each ratio reported is the
+	// median of the rounds' ratios, with their range. The baseline is the raw layout that was
+	// faster over all rounds and the worker's figure the faster worker layout, as an operator
+	// would tune INSTANCES_PER_DEVICE; every layout's figures are reported. Taking in each
+	// round the faster of its raw runs instead would pick the luckier of noisy measurements,
+	// which biases the baseline upwards; that stricter figure is reported too.
 	n := benchRounds()
-	var rawRuns, pipeRuns [2][]float64
-	var startups, servers, strict, torchRuns, torchRatios []float64
+	rawRuns := make([][]float64, len(layouts))
+	pipeRuns := make([][]float64, len(layouts))
+	var torchRuns []float64
 	var torchVersion string
 	for r := 0; r < n; r++ {
-		var rr, pr [2]float64
-		for i, sc := range []inference.SessionConfig{spin, noSpin} {
-			rr[i] = raw(sc)
-			pr[i] = pipeline(2*r+i, sc)
-			rawRuns[i], pipeRuns[i] = append(rawRuns[i], rr[i]), append(pipeRuns[i], pr[i])
+		for i, l := range layouts {
+			rawRuns[i] = append(rawRuns[i], raw(l))
+			pipeRuns[i] = append(pipeRuns[i], pipeline(len(layouts)*r+i, l))
 		}
 		tr, version := torchRun(t, files)
 		torchRuns, torchVersion = append(torchRuns, tr), version
-		torchRatios = append(torchRatios, pr[w]/tr)
-		strict = append(strict, pr[w]/max(rr[0], rr[1]))
-		startups = append(startups, startup[len(startup)-2+w])
-		servers = append(servers, serverCPU[len(serverCPU)-2+w])
-		t.Logf("round %d: raw ORT spinning %.2f, not spinning %.2f img/s; pipeline spinning "+
-			"%.2f, not spinning %.2f img/s; PyTorch %.2f img/s", r+1, rr[0], rr[1], pr[0],
-			pr[1], tr)
+		t.Logf("round %d: raw %.2f, %.2f; worker %.2f, %.2f img/s (layouts %q); PyTorch "+
+			"%.2f img/s", r+1, rawRuns[0][r], rawRuns[1][r], pipeRuns[0][r], pipeRuns[1][r],
+			[]string{layouts[0].name, layouts[1].name}, tr)
 	}
-	base := 0
-	if mean(rawRuns[1]) > mean(rawRuns[0]) {
-		base = 1
+	fastest := func(runs [][]float64) int {
+		best := 0
+		for i := range runs {
+			if mean(runs[i]) > mean(runs[best]) {
+				best = i
+			}
+		}
+		return best
 	}
-	ratios := make([]float64, n)
-	for r := range ratios {
+	base, w := fastest(rawRuns), fastest(pipeRuns)
+	ratios, strict, torchRatios := make([]float64, n), make([]float64, n), make([]float64, n)
+	for r := 0; r < n; r++ {
 		ratios[r] = pipeRuns[w][r] / rawRuns[base][r]
+		best := 0.0
+		for i := range layouts {
+			best = max(best, rawRuns[i][r])
+		}
+		strict[r] = pipeRuns[w][r] / best
+		torchRatios[r] = pipeRuns[w][r] / torchRuns[r]
 	}
-	t.Logf("ratios per round %.3f (baseline %s), strict %.3f", ratios,
-		[]string{"spinning", "not spinning"}[base], strict)
+	t.Logf("worker layout %q, baseline %q: ratios per round %.3f, strict %.3f, to PyTorch %.2f",
+		layouts[w].name, layouts[base].name, ratios, strict, torchRatios)
 	sum["pipeline_to_raw_ratio"] = median(ratios)
 	sum["pipeline_to_raw_ratio_min"] = slices.Min(ratios)
 	sum["pipeline_to_raw_ratio_max"] = slices.Max(ratios)
 	sum["pipeline_to_raw_ratios"] = ratios
 	sum["pipeline_to_raw_ratio_strict"] = median(strict)
 	sum["pipeline_to_raw_ratios_strict"] = strict
-	sum["raw_baseline_spinning"] = base == 0
+	sum["raw_ort_img_per_s"] = mean(rawRuns[base])
+	sum["pipeline_img_per_s"] = mean(pipeRuns[w])
+	sum["raw_layout"] = layouts[base].name
+	sum["pipeline_layout"] = layouts[w].name
 	sum["torch_img_per_s"] = mean(torchRuns)
 	sum["torch_runs_img_per_s"] = torchRuns
 	sum["torch_version"] = torchVersion
 	sum["pipeline_to_torch_ratio"] = median(torchRatios)
 	sum["pipeline_to_torch_ratios"] = torchRatios
-	sum["raw_ort_img_per_s"] = mean(rawRuns[base])
-	sum["pipeline_img_per_s"] = mean(pipeRuns[w])
-	sum["raw_ort_spinning_img_per_s"] = mean(rawRuns[0])
-	sum["raw_ort_no_spinning_img_per_s"] = mean(rawRuns[1])
-	sum["pipeline_spinning_img_per_s"] = mean(pipeRuns[0])
-	sum["pipeline_no_spinning_img_per_s"] = mean(pipeRuns[1])
-	sum["worker_spinning"] = !workerSession.NoSpinning
+	var rows []map[string]any
+	for i, l := range layouts {
+		rows = append(rows, map[string]any{"name": l.name, "raw_img_per_s": mean(rawRuns[i]),
+			"pipeline_img_per_s": mean(pipeRuns[i]), "raw_runs": rawRuns[i],
+			"pipeline_runs": pipeRuns[i]})
+	}
+	sum["layouts"] = rows
 	sum["rounds"] = n
 	// The co-located servers' share of the machine during the worker's runs, in cores.
+	var servers, startups []float64
+	for r := 0; r < n; r++ {
+		servers = append(servers, serverCPU[len(layouts)*r+w])
+		startups = append(startups, startup[len(layouts)*r+w])
+	}
 	sum["servers_cores_busy"] = mean(servers)
 	sum["batch_size"] = batchSize
 	sum["threads"] = threads
@@ -464,17 +510,6 @@ func make24MP(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-func medianMS(runs int, fn func()) float64 {
-	var d []float64
-	for i := 0; i < runs; i++ {
-		start := time.Now()
-		fn()
-		d = append(d, float64(time.Since(start).Microseconds())/1000)
-	}
-	sort.Float64s(d)
-	return d[len(d)/2]
-}
-
 func preprocess24MP(t *testing.T, sum summary) {
 	data := make24MP(t)
 	spec := imaging.ImageNetSpec(224, 224)
@@ -487,21 +522,39 @@ func preprocess24MP(t *testing.T, sum summary) {
 			}
 		}
 	}
-	fast := medianMS(7, run(imaging.Options{FastScaledDecode: true}))
-	fast2 := medianMS(7, run(imaging.Options{FastScaledDecode: true, FastMinRatio: 2}))
-	exact := medianMS(5, run(imaging.Options{}))
-	std := medianMS(5, func() {
-		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
-			t.Fatal(err)
+	// The four paths take turns, nine times, each after a garbage collection (the standard
+	// decoder leaves 100 MB behind), so that drift of the machine and the collector hit them
+	// alike; the speed-ups are medians of the per-turn ratios.
+	paths := []func(){run(imaging.Options{FastScaledDecode: true}),
+		run(imaging.Options{FastScaledDecode: true, FastMinRatio: 2}),
+		run(imaging.Options{}),
+		func() {
+			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+		}}
+	ms := make([][]float64, len(paths))
+	var speedup, speedup2, speedupExact []float64
+	for turn := 0; turn < 9; turn++ {
+		for i, fn := range paths {
+			runtime.GC()
+			start := time.Now()
+			fn()
+			ms[i] = append(ms[i], float64(time.Since(start).Microseconds())/1000)
 		}
-	})
-	sum["preprocess_24mp_ms"] = fast
-	sum["preprocess_24mp_exact_ms"] = exact
-	sum["preprocess_24mp_ratio2_ms"] = fast2
-	sum["preprocess_ratio2_speedup"] = std / fast2
-	sum["stdlib_decode_24mp_ms"] = std
-	sum["preprocess_speedup"] = std / fast
-	sum["preprocess_exact_speedup"] = std / exact
+		std := ms[3][turn]
+		speedup = append(speedup, std/ms[0][turn])
+		speedup2 = append(speedup2, std/ms[1][turn])
+		speedupExact = append(speedupExact, std/ms[2][turn])
+	}
+	sum["preprocess_24mp_ms"] = median(ms[0])
+	sum["preprocess_24mp_ratio2_ms"] = median(ms[1])
+	sum["preprocess_24mp_exact_ms"] = median(ms[2])
+	sum["stdlib_decode_24mp_ms"] = median(ms[3])
+	sum["preprocess_speedup"] = median(speedup)
+	sum["preprocess_speedups"] = speedup
+	sum["preprocess_ratio2_speedup"] = median(speedup2)
+	sum["preprocess_exact_speedup"] = median(speedupExact)
 	sum["jpeg_24mp_bytes"] = len(data)
 }
 
