@@ -445,12 +445,12 @@ func pipelineVsRaw(t *testing.T, sum summary, files []string) {
 }
 
 // benchRounds is the number of interleaved rounds of the throughput comparison
-// (ARTAUTH_BENCH_ROUNDS, default 3).
+// (ARTAUTH_BENCH_ROUNDS, default 5).
 func benchRounds() int {
 	if n, err := strconv.Atoi(os.Getenv("ARTAUTH_BENCH_ROUNDS")); err == nil && n > 0 {
 		return n
 	}
-	return 3
+	return 5
 }
 
 func mean(xs []float64) float64 {
