@@ -36,7 +36,8 @@ func TestTemplateRenders(t *testing.T) {
 		"attribution_1_models_ms_per_image", "attribution_10_models_ms_per_image",
 		"attribution_100_models_ms_per_image", "attribution_1_models_baseline_ms_per_image",
 		"attribution_10_models_baseline_ms_per_image",
-		"attribution_100_models_baseline_ms_per_image", "servers_cores_busy", "pipeline_to_raw_ratio_min", "pipeline_to_raw_ratio_max",
+		"attribution_100_models_baseline_ms_per_image", "servers_cores_busy",
+		"pipeline_to_raw_ratio_min", "pipeline_to_raw_ratio_max",
 		"pipeline_to_raw_ratio_strict"} {
 		sum[k] = 1.5
 	}
