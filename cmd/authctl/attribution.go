@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rs/zerolog"
-
 	"github.com/artauth/artauth/internal/config"
 	"github.com/artauth/artauth/internal/eval"
 	"github.com/artauth/artauth/internal/inference"
@@ -75,19 +73,14 @@ func attributionCmd(args []string) error {
 	cfg := eval.AttributionConfig{Images: images, BatchSize: batch, Concurrency: conc,
 		KeepImages: perImage}
 	for _, spec := range models {
-		dir, err := eval.ResolveModel(spec, modelsDir)
-		if err != nil {
-			return fmt.Errorf("attribution: %w", err)
-		}
-		m, err := inference.Load(dir, inference.SessionConfig{Device: inference.CPU,
-			IntraOpThreads: threads}, zerolog.Nop())
+		m, err := loadModel(spec, modelsDir, threads)
 		if err != nil {
 			return fmt.Errorf("attribution: %w", err)
 		}
 		defer m.Close()
 		cfg.Models = append(cfg.Models, m)
 		var split *eval.Split
-		if p := filepath.Join(dir, "split.csv"); !all {
+		if p := filepath.Join(m.Dir, "split.csv"); !all {
 			if _, err := os.Stat(p); err == nil {
 				if split, err = eval.ReadSplit(p); err != nil {
 					return fmt.Errorf("attribution: %w", err)

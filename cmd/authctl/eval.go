@@ -73,13 +73,10 @@ func evalCmd(args []string) error {
 	if splitPath == "" && splitPart != "test" {
 		return fmt.Errorf("eval: -split-part %s needs -split", splitPart)
 	}
-	dir, err := eval.ResolveModel(modelSpec, modelsDir)
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
-	}
 	cfg := eval.Config{Positive: pos, Negative: neg, AI: ai, SplitPart: splitPart,
 		BatchSize: batch, Concurrency: conc, KeepImages: perImage}
 	if splitPath != "" {
+		var err error
 		if cfg.Split, err = eval.ReadSplit(splitPath); err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
@@ -87,8 +84,7 @@ func evalCmd(args []string) error {
 	if err := inference.Init(ortLib); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	m, err := inference.Load(dir, inference.SessionConfig{Device: inference.CPU,
-		IntraOpThreads: threads}, zerolog.Nop())
+	m, err := loadModel(modelSpec, modelsDir, threads)
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
@@ -138,4 +134,15 @@ func recordEval(dbURL, artist, version, dataset string, rep any) error {
 		return fmt.Errorf("encode report: %w", err)
 	}
 	return st.AddEvaluation(ctx, artist, version, dataset, b)
+}
+
+// loadModel resolves a -model argument (directory or ARTIST@VERSION) and loads it on the
+// CPU the way the worker does.
+func loadModel(spec, modelsDir string, threads int) (*inference.Model, error) {
+	dir, err := eval.ResolveModel(spec, modelsDir)
+	if err != nil {
+		return nil, err
+	}
+	return inference.Load(dir, inference.SessionConfig{Device: inference.CPU,
+		IntraOpThreads: threads}, zerolog.Nop())
 }

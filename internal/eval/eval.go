@@ -278,10 +278,7 @@ func hashFile(path string) (string, error) {
 }
 
 // Spec is the imaging spec the worker derives from a model's metadata.
-func Spec(meta inference.Metadata) imaging.Spec {
-	p := meta.Preprocessing
-	return imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
-}
+func Spec(meta inference.Metadata) imaging.Spec { return meta.Preprocessing.Spec() }
 
 // score preprocesses and runs the items in batches, filling logit, score and decision.
 func score(ctx context.Context, m *inference.Model, cfg Config, items []*item) error {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/artauth/artauth/internal/imaging"
 )
 
 // MetadataSchema is the version of model.json this package reads.
@@ -28,6 +30,11 @@ type Preprocessing struct {
 	Mean          [3]float32 `json:"mean"`
 	Std           [3]float32 `json:"std"`
 	Layout        string     `json:"layout"`
+}
+
+// Spec is the imaging spec that turns an image into this input.
+func (p Preprocessing) Spec() imaging.Spec {
+	return imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
 }
 
 // DetectorArtist is the registry name of the AI-image detector: a binary model ("AI-made or

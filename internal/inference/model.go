@@ -30,9 +30,9 @@ type SessionConfig struct {
 	// for reuse: off trades speed for a smaller resident size when many models come and go.
 	DisableCPUArena bool
 	// NoSpinning stops ONNX Runtime's pool threads from busy-waiting for work between
-	// operators and runs (their default). Spinning shortens a lone session's latency a
-	// little; in a worker whose decoding and database work share the cores it burns the
-	// time they need.
+	// operators and runs (their default). On an idle 2-core machine the worker was faster
+	// with spinning in 4 of 5 benchmark runs; while other jobs shared the cores it was
+	// faster without (docs/BENCHMARKS.md).
 	NoSpinning bool
 }
 

@@ -271,7 +271,7 @@ func (w *Worker) prepare(ctx context.Context, it *item) {
 
 	t1 := time.Now()
 	p := s.meta.Preprocessing
-	spec := imaging.Spec{Height: p.Resize[0], Width: p.Resize[1], Mean: p.Mean, Std: p.Std}
+	spec := p.Spec()
 	dec, err := imaging.DecodeFor(data, spec, w.cfg.Limits, imaging.Options{
 		FastScaledDecode: w.cfg.FastDecode, FastMinRatio: w.cfg.FastDecodeMinRatio})
 	if err != nil {
@@ -288,8 +288,7 @@ func (w *Worker) prepare(ctx context.Context, it *item) {
 		dp := det.meta.Preprocessing
 		it.detPrep = dp
 		it.detInput = make([]float32, 3*dp.Resize[0]*dp.Resize[1])
-		dec.Tensor(imaging.Spec{Height: dp.Resize[0], Width: dp.Resize[1], Mean: dp.Mean,
-			Std: dp.Std}, it.detInput)
+		dec.Tensor(dp.Spec(), it.detInput)
 	}
 	metrics.Preprocess.WithLabelValues("decode").Observe(time.Since(t1).Seconds())
 
