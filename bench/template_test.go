@@ -17,7 +17,7 @@ func TestTemplateRenders(t *testing.T) {
 			"go": "go1.x", "onnxruntime": "1.x", "os": "linux"},
 		"measured_at": "2026-01-01T00:00:00Z", "note": "", "torch_version": "1.x",
 		"model": "resnet101", "batch_size": 8, "threads": 2, "images": 64,
-		"worker_spinning": true, "jpeg_24mp_bytes": 1000, "rounds": 3,
+		"jpeg_24mp_bytes": 1000, "rounds": 3,
 		"pipeline_to_raw_ratios": []float64{0.9, 0.95, 1.0}, "raw_layout": "a",
 		"pipeline_layout": "b", "layouts": []map[string]any{{"name": "a",
 			"raw_img_per_s": 1.0, "pipeline_img_per_s": 2.0}},

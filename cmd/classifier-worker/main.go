@@ -69,7 +69,7 @@ func run(args []string) error {
 		"ONNX Runtime graph optimisation: all, extended, basic or disabled")
 	fs.Bool(&sc.DisableCPUArena, "disable-cpu-arena", "ORT_DISABLE_CPU_ARENA", false,
 		"turn off ONNX Runtime's CPU memory arena (smaller resident size, slower)")
-	fs.Bool(&spin, "ort-spinning", "ORT_SPINNING", inference.DefaultSpinning,
+	fs.Bool(&spin, "ort-spinning", "ORT_SPINNING", true,
 		"let ONNX Runtime's threads busy-wait between operators (its default); false leaves "+
 			"the cores to decoding when they are shared, see docs/BENCHMARKS.md")
 	fs.Int(&instances, "instances", "INSTANCES_PER_DEVICE", 1,

@@ -36,10 +36,6 @@ type SessionConfig struct {
 	NoSpinning bool
 }
 
-// DefaultSpinning is the classifier worker's default for spinning (its -ort-spinning flag),
-// chosen by `make bench` on a 2-core machine (docs/BENCHMARKS.md).
-const DefaultSpinning = true
-
 func (sc SessionConfig) optLevel() (ort.GraphOptimizationLevel, error) {
 	switch sc.GraphOptimization {
 	case "", "all":
